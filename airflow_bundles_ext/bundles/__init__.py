@@ -1,0 +1,1 @@
+"""DAG bundle classes: :mod:`.s3` and :mod:`.git`."""

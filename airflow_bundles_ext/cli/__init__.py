@@ -1,0 +1,1 @@
+"""``airflow bundles-ext ...`` operator commands."""

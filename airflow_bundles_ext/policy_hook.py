@@ -1,0 +1,26 @@
+"""Loaded by Airflow in every process through the ``airflow.policy`` entry point.
+
+``settings.initialize()`` loads ``airflow.policy`` entry points before it imports
+``airflow_local_settings``, in every Airflow process (DAG processor, scheduler, workers,
+task processes, triggerer, API server, CLI). That makes setting
+``AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_PATH`` enough to switch the watcher on.
+
+This module must stay tiny and must never fail: an exception here would stop every Airflow
+process from starting, ``airflow db migrate`` included. It defines no policy hooks; it only
+decides whether to activate.
+"""
+
+from __future__ import annotations
+
+
+def _configured() -> bool:
+    try:
+        from airflow.configuration import conf
+
+        return bool(conf.get("dag_processor", "dag_bundle_config_path", fallback=""))
+    except Exception:
+        return False
+
+
+if _configured():
+    import airflow_bundles_ext.activate  # noqa: F401

@@ -1,0 +1,205 @@
+"""A directory of bundle JSON files as plain data: snapshot, diff, reconcile.
+
+The shape follows watchdog's ``dirsnapshot``: a :class:`DirSnapshot` is built from injected
+``listdir``/``stat`` functions and holds nothing but ``(st_mtime_ns, size, inode)`` per file,
+so taking one costs one ``listdir`` and one ``stat`` per file and no reads. The diff of two
+snapshots is set arithmetic. :func:`reconcile` turns the per-file parse results into the set of
+bundles in force, applying the rules that keep bad input from hurting what was fine:
+
+* an invalid file keeps its *last good* definition in force (if it ever had one);
+* a name that the static ``dag_bundle_config_list`` defines is refused in a file (the static
+  list wins);
+* a name claimed by several files goes to the file already holding it, else to the file whose
+  name sorts first; the other files are invalid;
+* only a file that disappeared takes its bundle away.
+
+Nothing here imports Airflow or touches the filesystem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_bundles_ext.core.bundle_config import BundleSpec, is_config_file_name
+
+
+@dataclass(frozen=True)
+class FileStat:
+    """What the watcher compares between loops: any change means the file is read again."""
+
+    mtime_ns: int
+    size: int
+    inode: int
+
+    @classmethod
+    def of(cls, st: Any) -> FileStat:
+        return cls(mtime_ns=st.st_mtime_ns, size=st.st_size, inode=st.st_ino)
+
+
+@dataclass(frozen=True)
+class DirSnapshot:
+    """Config file name -> :class:`FileStat` for one directory at one moment."""
+
+    files: Mapping[str, FileStat] = field(default_factory=dict)
+
+    @classmethod
+    def take(
+        cls,
+        directory: str,
+        *,
+        listdir: Callable[[str], Iterable[str]],
+        stat: Callable[[str], Any],
+    ) -> DirSnapshot:
+        """Stat every config file in ``directory``.
+
+        ``listdir`` errors propagate (the caller decides that an unreadable directory removes
+        nothing). A file that vanishes between ``listdir`` and ``stat`` is left out; it shows
+        up as removed, or as added again on the next snapshot.
+        """
+        files: dict[str, FileStat] = {}
+        for name in sorted(listdir(directory)):
+            if not is_config_file_name(name):
+                continue
+            try:
+                files[name] = FileStat.of(stat(f"{directory}/{name}"))
+            except FileNotFoundError:
+                continue
+        return cls(files)
+
+    def diff(self, previous: DirSnapshot) -> SnapshotDiff:
+        now, before = set(self.files), set(previous.files)
+        return SnapshotDiff(
+            added=frozenset(now - before),
+            removed=frozenset(before - now),
+            changed=frozenset(n for n in now & before if self.files[n] != previous.files[n]),
+        )
+
+
+@dataclass(frozen=True)
+class SnapshotDiff:
+    added: frozenset[str] = frozenset()
+    removed: frozenset[str] = frozenset()
+    changed: frozenset[str] = frozenset()
+
+    @property
+    def to_read(self) -> frozenset[str]:
+        return self.added | self.changed
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+
+@dataclass(frozen=True)
+class FileError:
+    """Why one file is not (or no longer) what is in force. ``message`` names the file."""
+
+    file: str
+    message: str
+
+
+ParseResult = BundleSpec | FileError
+"""What reading and validating one file gave."""
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The outcome of :func:`reconcile`.
+
+    ``bundles``: name -> spec in force (``spec.source`` is the file it came from).
+    ``errors``: file -> error, for every file that is not in force as written.
+    ``last_good``: file -> spec to persist as that file's last good definition.
+    """
+
+    bundles: Mapping[str, BundleSpec]
+    errors: Mapping[str, FileError]
+    last_good: Mapping[str, BundleSpec]
+
+    def source_of(self, name: str) -> str:
+        return self.bundles[name].source
+
+    @property
+    def stale_files(self) -> frozenset[str]:
+        """Invalid files whose last good definition is still in force."""
+        in_force = {spec.source for spec in self.bundles.values()}
+        return frozenset(f for f in self.errors if f in in_force)
+
+
+def reconcile(
+    parsed: Mapping[str, ParseResult],
+    last_good: Mapping[str, BundleSpec],
+    static_names: Iterable[str] = (),
+) -> Resolution:
+    """Decide which bundle each present file contributes.
+
+    ``parsed`` has one entry per file present in the directory; ``last_good`` is the
+    persisted last good spec per file (entries of absent files are dropped).
+    """
+    static = frozenset(static_names)
+    errors: dict[str, FileError] = {}
+    fresh: dict[str, BundleSpec] = {}
+    for file in sorted(parsed):
+        result = parsed[file]
+        if isinstance(result, FileError):
+            errors[file] = result
+        elif result.name in static:
+            errors[file] = FileError(
+                file,
+                f"{file}: bundle name {result.name!r} is defined in [dag_processor] "
+                "dag_bundle_config_list, which wins; rename the bundle or remove it from the static list",
+            )
+        else:
+            fresh[file] = result
+    holders = {spec.name: file for file, spec in last_good.items() if file in parsed}
+    # A file that turned invalid still holds its last good name: a new file cannot take it over.
+    standing = {
+        spec.name: file
+        for file, spec in last_good.items()
+        if file in errors and file in parsed and spec.name not in static
+    }
+    bundles, kept = _assign(fresh, {**holders, **standing}, errors)
+    # Files that are invalid now (or lost a duplicate contest) fall back to their last good spec.
+    for file in sorted(errors):
+        spec = last_good.get(file)
+        if spec is None or file not in parsed or spec.name in static or spec.name in bundles:
+            continue
+        bundles[spec.name] = spec
+        kept[file] = spec
+    return Resolution(bundles=bundles, errors=errors, last_good=kept)
+
+
+def _assign(
+    fresh: Mapping[str, BundleSpec], holders: Mapping[str, str], errors: dict[str, FileError]
+) -> tuple[dict[str, BundleSpec], dict[str, BundleSpec]]:
+    claims: dict[str, list[str]] = {}
+    for file in sorted(fresh):
+        claims.setdefault(fresh[file].name, []).append(file)
+    bundles: dict[str, BundleSpec] = {}
+    kept: dict[str, BundleSpec] = {}
+    for name, files in claims.items():
+        holder = holders.get(name)
+        winner = holder if holder is not None and (holder in files or holder in errors) else files[0]
+        if winner in fresh and fresh[winner].name == name:
+            bundles[name] = fresh[winner]
+            kept[winner] = fresh[winner]
+        for loser in files:
+            if loser != winner:
+                errors[loser] = FileError(
+                    loser,
+                    f"{loser}: bundle name {name!r} is already defined by {winner}, which keeps it; "
+                    "give this bundle another name or delete one of the files",
+                )
+    return bundles, kept
+
+
+def changed_bundles(
+    before: Mapping[str, BundleSpec], after: Mapping[str, BundleSpec]
+) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """``(added, removed, changed)`` bundle names; a spec moving to another file is no change."""
+    added = frozenset(set(after) - set(before))
+    removed = frozenset(set(before) - set(after))
+    changed = frozenset(
+        n for n in set(after) & set(before) if before[n].as_config_entry() != after[n].as_config_entry()
+    )
+    return added, removed, changed

@@ -1,0 +1,324 @@
+"""``GitDagBundle``: a git DAG bundle that fetches only what the DAGs need and publishes atomically.
+
+Layout under ``<storage root>/<bundle name>``::
+
+    store.git/            bare, partial (blob:none), shallow object store; origin = URL without secrets
+    versions/<sha>/       one plain tree per commit (sparse: subdir + sparse_dirs), never modified
+    current -> versions/<sha>    what the DAG processor parses (``path``), flipped by one rename
+    modules/<name>.git    object stores of submodules, when ``submodules=True``
+
+The refresh is a straight line: resolve the tracked ref with one ``ls-remote`` → same commit as
+published? done → fetch that commit (depth 1, no blobs) → check out its sparse files into a
+staging dir (blobs fetched in one batch) → rename into ``versions/<sha>`` → flip ``current``.
+A SIGKILL anywhere leaves ``current`` on a complete tree; the next refresh sweeps the debris
+(see ``publish.py`` and ``git_store.py``). Version trees hold no ``.git``: they are plain files,
+so Airflow's stale-version cleanup can delete them with ``rmtree`` and nothing is left to prune.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import structlog
+from airflow.dag_processing.bundles.base import BaseDagBundle
+
+from airflow_bundles_ext.bundles._common import make_bundle_version, mark_version_in_use
+from airflow_bundles_ext.bundles.git_io import DEFAULT_TIMEOUT, GitAuth, GitRunner
+from airflow_bundles_ext.bundles.git_store import GitStore
+from airflow_bundles_ext.core import refs
+from airflow_bundles_ext.core.paths import check_segment, safe_relative_path
+from airflow_bundles_ext.errors import (
+    BundleConfigError,
+    BundlesExtError,
+    GitSourceError,
+    VersionUnavailableError,
+)
+from airflow_bundles_ext.metrics import BundleMetrics
+from airflow_bundles_ext.publish import VersionStore
+
+STORE_DIR = "store.git"
+MODULES_DIR = "modules"
+_GC_EVERY = 20  # fetches between ``git gc --auto`` checks
+_MAX_SUBMODULE_DEPTH = 3
+
+
+class GitDagBundle(BaseDagBundle):
+    """A git repository as a DAG bundle; accepts upstream ``GitDagBundle``'s kwargs.
+
+    :param tracking_ref: branch, tag, full commit SHA, or tag pattern such as ``v*`` (newest by
+        version order); see docs/git-bundle.md.
+    :param repo_url: the remote; if unset, the git connection's host.
+    :param subdir: directory of the DAGs inside the repository; only it (and ``sparse_dirs``)
+        is checked out.
+    :param git_conn_id: Airflow git connection for credentials (default ``git_default`` when it
+        exists; not needed for public and ``file://`` URLs).
+    :param submodules: check out submodules that lie inside the checked-out directories.
+    :param sparse_dirs: more directories to check out (for example shared code the DAGs import).
+    :param prune_dotgit_folder: accepted for drop-in compatibility; version trees never hold ``.git``.
+    :param git_timeout: seconds after which any single git command is killed.
+    """
+
+    supports_versioning = True
+
+    def __init__(
+        self,
+        *,
+        tracking_ref: str,
+        repo_url: str | None = None,
+        subdir: str | None = None,
+        git_conn_id: str | None = None,
+        submodules: bool = False,
+        sparse_dirs: list[str] | None = None,
+        prune_dotgit_folder: bool = True,
+        git_timeout: float = DEFAULT_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        source = f"bundle {self.name!r}"
+        check_segment(self.name, what="bundle name")
+        self.tracking_ref = tracking_ref
+        self.ref = refs.parse_tracking_ref(tracking_ref, source=source)
+        self.repo_url = repo_url
+        self.subdir = str(safe_relative_path(subdir.strip("/"), what="subdir")) if subdir else None
+        self.sparse_dirs = [
+            str(safe_relative_path(d.strip("/"), what="sparse_dirs entry")) for d in sparse_dirs or []
+        ]
+        self.git_conn_id = git_conn_id
+        self.submodules = bool(submodules)
+        self.prune_dotgit_folder = prune_dotgit_folder
+        if not git_timeout or git_timeout <= 0:
+            raise BundleConfigError(source, "must be a positive number of seconds", key="git_timeout")
+        self.git_timeout = float(git_timeout)
+        self._store_versions = VersionStore(self.base_dir, self.versions_dir)
+        self._metrics = BundleMetrics("git", self.name)
+        self._log = structlog.get_logger(__name__).bind(bundle_name=self.name, tracking_ref=tracking_ref)
+        self._auth: tuple[str, GitAuth] | None = None
+        self._fetch_count = 0
+
+    def __repr__(self) -> str:
+        ref, version = self.tracking_ref, self.version
+        return f"<GitDagBundle(name={self.name!r}, tracking_ref={ref!r}, version={version!r})>"
+
+    # --- Airflow interface ---------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        root = self.versions_dir / self.version if self.version else self.base_dir / "current"
+        return root / self.subdir if self.subdir else root
+
+    def get_current_version(self) -> Any:
+        version = self.version or self._store_versions.published_version()
+        return make_bundle_version(version) if version else None
+
+    def view_url_template(self) -> str | None:
+        if self._view_url_template:
+            return self._view_url_template
+        return refs.view_url_template(self.repo_url, self.subdir)
+
+    def initialize(self) -> None:
+        if self.version:
+            self._initialize_pinned(self._pinned_sha())
+        else:
+            self._initialize_tracking()
+        super().initialize()
+
+    def refresh(self) -> None:
+        if self.version:
+            raise BundlesExtError(
+                f"cannot refresh bundle {self.name!r}: it is pinned to version {self.version}; "
+                "only the unpinned bundle follows tracking_ref"
+            )
+        with self._metrics.timer("refresh_duration"), self.lock():
+            try:
+                fetched = self._sync()
+            except Exception:
+                self._metrics.incr("failures")
+                self._auth = None  # re-read the connection next time: the credential may have rotated
+                raise
+        self._metrics.incr("fetches" if fetched else "noop_refreshes")
+
+    # --- steps ---------------------------------------------------------------------------------
+
+    def _initialize_tracking(self) -> None:
+        try:
+            self.refresh()
+        except (BundlesExtError, OSError) as exc:
+            published = self._store_versions.published_version()
+            if published is None:
+                raise
+            self._log.warning(
+                "initial refresh failed, serving published version", version=published, error=str(exc)
+            )
+
+    def _sync(self) -> bool:
+        """Resolve, compare, fetch, build, publish. Returns whether anything was fetched."""
+        self._store_versions.sweep()
+        with self._open_store() as store:
+            return self._sync_with(store)
+
+    def _sync_with(self, store: GitStore) -> bool:
+        resolved = self._resolve(store)
+        sha = resolved.sha
+        published = self._store_versions.published_version()
+        if sha == published:
+            mark_version_in_use(self.name, sha)
+            return False
+        fetched = False
+        if not self._store_versions.has(sha):
+            sha = self._with_store_repair(store, lambda s: self._fetch_tracked(s, resolved))
+            fetched = True
+        self._store_versions.publish(sha)
+        mark_version_in_use(self.name, sha)
+        self._log.info("published", version=sha, previous=published, ref=resolved.refname)
+        self._maybe_gc(store)
+        return fetched
+
+    def _resolve(self, store: GitStore) -> refs.Resolved:
+        if self.ref.kind == "sha":
+            return refs.Resolved(self.ref.value, None)
+        listing = store.ls_remote(refs.ls_remote_patterns(self.ref), ref=self.tracking_ref)
+        try:
+            return refs.resolve(self.ref, refs.parse_ls_remote(listing))
+        except refs.RefNotFoundError as exc:
+            raise refs.RefNotFoundError(f"{exc} (remote {refs.redact_url(store.runner.url)})") from exc
+
+    def _fetch_tracked(self, store: GitStore, resolved: refs.Resolved) -> str:
+        store.ensure(store.runner.url)
+        if resolved.refname:
+            sha = store.fetch_ref(resolved.refname)
+        else:
+            store.fetch_sha(resolved.sha, keep=True)
+            sha = resolved.sha
+        if not self._store_versions.has(sha):
+            self._build(store, sha)
+        return sha
+
+    def _initialize_pinned(self, sha: str) -> None:
+        if self._store_versions.has(sha):
+            return
+        with self.lock():
+            if self._store_versions.has(sha):
+                return
+            self._store_versions.sweep()
+            with self._open_store() as store:
+                self._with_store_repair(store, lambda s: self._fetch_pinned(s, sha))
+            self._log.info("version built", version=sha)
+
+    def _fetch_pinned(self, store: GitStore, sha: str) -> str:
+        store.ensure(store.runner.url)
+        if not store.has_commit(sha):
+            try:
+                store.fetch_sha(sha, keep=False)
+            except GitSourceError as refused:
+                self._log.warning(
+                    "fetch by SHA refused, fetching all branches and tags", version=sha, error=str(refused)
+                )
+                store.fetch_wide(ref=sha)
+                if not store.has_commit(sha):
+                    raise VersionUnavailableError(
+                        f"git version unavailable: {refs.redact_url(store.runner.url)} commit {sha}: "
+                        "no branch or tag of the remote contains it; it was force-pushed away or never pushed"
+                    ) from refused
+        try:
+            self._build(store, sha)
+        finally:
+            with contextlib.suppress(GitSourceError):
+                store.drop_wide_refs()
+        return sha
+
+    def _build(self, store: GitStore, sha: str) -> None:
+        patterns = refs.sparse_patterns(self.subdir, self.sparse_dirs)
+        with self._store_versions.stage(sha) as staging:
+            store.checkout(sha, staging, patterns)
+            if self.submodules:
+                self._checkout_submodules(store, sha, staging, self._sparse_roots(), depth=0)
+
+    def _with_store_repair(self, store: GitStore, step: Any) -> str:
+        """Run ``step(store)``; if it fails on a damaged store, rebuild the store and retry once.
+
+        The remote answered ``ls-remote`` (or we have a pinned SHA), so a failing fetch or checkout
+        may be local damage (a store killed mid-write). The store is only a cache, so dropping it
+        is always safe; a second failure is reported as is.
+        """
+        try:
+            return str(step(store))
+        except VersionUnavailableError:
+            raise
+        except GitSourceError as first:
+            self._log.warning("git step failed, rebuilding the object store and retrying", error=str(first))
+            store.discard()
+            return str(step(store))
+
+    # --- submodules ----------------------------------------------------------------------------
+
+    def _sparse_roots(self) -> list[str] | None:
+        roots = ([self.subdir] if self.subdir else []) + self.sparse_dirs
+        return roots or None
+
+    def _checkout_submodules(
+        self, store: GitStore, sha: str, tree: Path, under: list[str] | None, depth: int
+    ) -> None:
+        links = store.gitlinks(sha, under)
+        if not links:
+            return
+        if depth >= _MAX_SUBMODULE_DEPTH:
+            raise GitSourceError(f"git submodules nested deeper than {_MAX_SUBMODULE_DEPTH} levels at {sha}")
+        listing = store.runner.run(
+            "config", "--blob", f"{sha}:.gitmodules", "--list", what="read .gitmodules", ref=sha
+        )
+        modules = refs.parse_gitmodules(listing)
+        for path, commit in links:
+            module = modules.get(path)
+            if module is None:
+                raise GitSourceError(
+                    f"git submodule {path} at {sha} has no entry in .gitmodules; fix .gitmodules"
+                )
+            url = refs.submodule_url(store.runner.url, module.url)
+            sub = self._module_store(store, url, module.name)
+            sub.ensure(url)
+            if not sub.has_commit(commit):
+                sub.fetch_sha(commit, keep=False)
+            target = tree / safe_relative_path(path, what="submodule path")
+            target.mkdir(parents=True, exist_ok=True)
+            sub.checkout(commit, target, None)
+            self._checkout_submodules(sub, commit, target, None, depth + 1)
+
+    def _module_store(self, parent: GitStore, url: str, name: str) -> GitStore:
+        digest = hashlib.sha256(f"{name}\0{url}".encode()).hexdigest()[:16]
+        return GitStore.at(self.base_dir / MODULES_DIR / f"{digest}.git", replace(parent.runner, url=url))
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _pinned_sha(self) -> str:
+        version = (self.version or "").lower()
+        if not refs.is_full_sha(version):
+            raise VersionUnavailableError(
+                f"git version unavailable: bundle {self.name!r} version {self.version!r}: "
+                "a version of this bundle is a full commit SHA; use the version recorded by Airflow"
+            )
+        return version
+
+    @contextlib.contextmanager
+    def _open_store(self) -> Iterator[GitStore]:
+        """The object store, with credentials in the git environment for the duration (lazy lookup)."""
+        url, auth = self._credentials()
+        with auth.env(url) as env:
+            runner = GitRunner(None, url, env=env, secrets=auth.secrets(), timeout=self.git_timeout)
+            yield GitStore.at(self.base_dir / STORE_DIR, runner)
+
+    def _credentials(self) -> tuple[str, GitAuth]:
+        if self._auth is None:
+            from airflow_bundles_ext.bundles.git_auth import resolve_auth
+
+            self._auth = resolve_auth(self.repo_url, self.git_conn_id, self._log)
+        return self._auth
+
+    def _maybe_gc(self, store: GitStore) -> None:
+        self._fetch_count += 1
+        if self._fetch_count % _GC_EVERY == 1:
+            store.gc()

@@ -1,0 +1,109 @@
+"""Credentials of a git bundle from its Airflow git connection, read lazily (never in a constructor).
+
+The connection is parsed by upstream's ``GitHook``, so its semantics are upstream's by
+construction: login/password as HTTPS token (``user:token@`` embedded in the URL is stripped
+and used as the credential), ``private_key`` / ``key_file`` / ``private_key_passphrase``,
+``known_hosts_file``, ``strict_host_key_checking`` (default ``accept-new``), ``ssh_config_file``,
+``host_proxy_cmd``, ``ssh_port``, and GitHub App installation tokens. Only the values are
+taken; how they reach git is ours (:class:`~airflow_bundles_ext.bundles.git_io.GitAuth`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_bundles_ext.bundles.git_io import GitAuth
+from airflow_bundles_ext.core.refs import redact_url
+from airflow_bundles_ext.errors import BundleConfigError, GitSourceError
+
+DEFAULT_CONN_ID = "git_default"
+_STRICT_VALUES = frozenset({"yes", "no", "accept-new", "off", "ask"})
+
+
+def is_local_url(url: str) -> bool:
+    return url.startswith(("file://", "/"))
+
+
+def resolve_auth(repo_url: str | None, git_conn_id: str | None, log: Any) -> tuple[str, GitAuth]:
+    """(remote URL without credentials, credentials) for a bundle.
+
+    A local remote with no ``git_conn_id`` reads no connection. Otherwise the connection
+    (``git_default`` when unset) is read; if it does not exist and ``repo_url`` is set, the
+    remote is used anonymously, as upstream does.
+    """
+    if repo_url and is_local_url(repo_url) and not git_conn_id:
+        return repo_url, GitAuth()
+    conn_id = git_conn_id or DEFAULT_CONN_ID
+    try:
+        hook = _hook(conn_id, repo_url)
+    except _NotFound:
+        if not repo_url:
+            raise BundleConfigError(
+                f"git connection {conn_id!r}", "does not exist and repo_url is not set; define one of them"
+            ) from None
+        log.info("no git connection, using the remote anonymously", git_conn_id=conn_id)
+        return repo_url, GitAuth()
+    url = hook.repo_url
+    if not url:
+        raise BundleConfigError(
+            f"git connection {conn_id!r}", "has no host and repo_url is not set", key="host"
+        )
+    return url, _auth_of(hook, conn_id)
+
+
+class _NotFound(Exception):
+    pass
+
+
+def _hook(conn_id: str, repo_url: str | None) -> Any:
+    try:
+        from airflow.providers.git.hooks.git import GitHook
+    except ImportError as exc:
+        raise GitSourceError(
+            f"cannot read git connection {conn_id!r}: apache-airflow-providers-git is not installed; "
+            "install airflow-bundles-ext[git]"
+        ) from exc
+    try:
+        return GitHook(git_conn_id=conn_id, repo_url=repo_url)
+    except Exception as exc:
+        if "NotFound" in type(exc).__name__:
+            raise _NotFound from exc
+        # ValueError from GitHook names the bad extra; it holds no secret value.
+        raise BundleConfigError(
+            f"git connection {conn_id!r}", f"{type(exc).__name__}: {_safe(str(exc), repo_url)}"
+        ) from exc
+
+
+def _safe(message: str, repo_url: str | None) -> str:
+    return message.replace(repo_url, redact_url(repo_url)) if repo_url else message
+
+
+def _auth_of(hook: Any, conn_id: str) -> GitAuth:
+    if getattr(hook, "uses_github_app_auth", False):  # mints a token valid for about an hour
+        try:
+            hook._ensure_github_app_token()
+        except Exception as exc:
+            raise GitSourceError(
+                f"cannot mint a GitHub App token for connection {conn_id!r}: {type(exc).__name__}; "
+                "check github_app_id, github_installation_id and the private key"
+            ) from exc
+    app = bool(getattr(hook, "uses_github_app_auth", False))
+    checking = hook.strict_host_key_checking or "accept-new"
+    if checking not in _STRICT_VALUES:
+        raise BundleConfigError(
+            f"git connection {conn_id!r}",
+            f"must be one of {sorted(_STRICT_VALUES)}",
+            key="strict_host_key_checking",
+        )
+    return GitAuth(
+        username=hook.user_name or "user",
+        password=hook.auth_token or None,
+        private_key=None if app else hook.private_key or None,  # an App key is not an SSH key
+        key_file=hook.key_file or None,
+        passphrase=hook.private_key_passphrase or None,
+        strict_host_key_checking=checking,
+        known_hosts_file=hook.known_hosts_file or None,
+        ssh_config_file=hook.ssh_config_file or None,
+        host_proxy_cmd=hook.host_proxy_cmd or None,
+        ssh_port=hook.ssh_port,
+    )

@@ -144,11 +144,15 @@ class S3Objects:
         self.client = client
         self.bucket = bucket
         self.max_attempts = max_attempts
+        self.page_size = 1000  # keys per LIST request (S3's maximum)
 
     def list(self, prefix: str) -> Iterator[Listed]:
         """Every object under ``prefix``, page by page (1,000 keys per LIST request)."""
         try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            paginator = self.client.get_paginator("list_objects_v2")
+            pages = paginator.paginate(
+                Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size}
+            )
             for page in pages:
                 for obj in page.get("Contents", ()):
                     yield Listed(key=obj["Key"], etag=obj["ETag"].strip('"'), size=int(obj["Size"]))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_bundles_ext.bundles.git_io import GitAuth
-from airflow_bundles_ext.core.refs import redact_url
+from airflow_bundles_ext.core.refs import redact_url, split_userinfo
 from airflow_bundles_ext.errors import BundleConfigError, GitSourceError
 
 DEFAULT_CONN_ID = "git_default"
@@ -41,9 +41,10 @@ def resolve_auth(repo_url: str | None, git_conn_id: str | None, log: Any) -> tup
             raise BundleConfigError(
                 f"git connection {conn_id!r}", "does not exist and repo_url is not set; define one of them"
             ) from None
-        log.info("no git connection, using the remote anonymously", git_conn_id=conn_id)
-        return repo_url, GitAuth()
-    url = hook.repo_url
+        log.info("no git connection, using repo_url without one", git_conn_id=conn_id)
+        bare_url, user, password = split_userinfo(repo_url)
+        return bare_url, GitAuth(username=user or "user", password=password)
+    url = hook.repo_url  # GitHook has already taken any user:token@ out of it
     if not url:
         raise BundleConfigError(
             f"git connection {conn_id!r}", "has no host and repo_url is not set", key="host"

@@ -20,7 +20,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from airflow_bundles_ext.errors import BundleConfigError, GitSourceError
 
@@ -290,3 +290,19 @@ def submodule_url(parent_url: str, url: str) -> str:
         f"submodule url refused: {redact_url(url)}: only https, http and ssh submodules are fetched "
         "(local paths only for a local parent repository); fix .gitmodules"
     )
+
+
+def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
+    """``(url without user info, user, password)`` for http(s) URLs; others are returned unchanged.
+
+    A token embedded as ``https://user:token@host/...`` must never reach the store's config.
+    """
+    if not url.startswith(("http://", "https://")):
+        return url, None, None
+    scheme, _, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not at:
+        return url, None, None
+    user, _, password = userinfo.partition(":")
+    return f"{scheme}://{host}{slash}{path}", unquote(user) or None, unquote(password) or None

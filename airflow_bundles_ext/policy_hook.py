@@ -22,5 +22,14 @@ def _configured() -> bool:
         return False
 
 
+def _activate() -> None:
+    try:
+        import airflow_bundles_ext.activate  # noqa: F401
+    except Exception as exc:  # never stop a process from starting
+        import logging
+
+        logging.getLogger(__name__).error("airflow-bundles-ext: cannot activate the watcher: %s", exc)
+
+
 if _configured():
-    import airflow_bundles_ext.activate  # noqa: F401
+    _activate()

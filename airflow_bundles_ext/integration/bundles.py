@@ -1,0 +1,181 @@
+"""Directory bundles in every process: a patched ``DagBundlesManager``.
+
+``DagBundlesManager()`` is built in about 15 places (task runner, callbacks, CLI, API server),
+and every one calls ``parse_config()``. After the stock method has read the static
+``dag_bundle_config_list``, the patched one adds the bundles in force in the watched directory
+(:class:`~airflow_bundles_ext.watcher.view.ConfigDirView`, shared per process, so a fresh
+manager costs one ``stat`` per file once the files were read).
+
+``sync_bundles_to_db`` is patched to never deactivate "missing" bundles: with directory
+bundles, no process sees every bundle of every processor (apache/airflow #69963), and
+``airflow dags test`` must not switch bundles off. Deactivation is done by the DAG processor
+that owns a bundle (:mod:`.processor`).
+
+Internals used (pinned in tests/watcher/test_internals.py): ``DagBundlesManager.parse_config``,
+``.sync_bundles_to_db(deactivate_missing=)``, ``._bundle_config`` and ``_InternalBundleConfig``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from airflow_bundles_ext.core.bundle_config import BundleSpec
+from airflow_bundles_ext.errors import BundleConfigError
+from airflow_bundles_ext.integration import UnsupportedAirflowError, require, require_params
+from airflow_bundles_ext.watcher.options import WatcherOptions, configured_directory
+from airflow_bundles_ext.watcher.state import LastGoodStore, state_dir_for
+from airflow_bundles_ext.watcher.view import ConfigDirView, shared_view
+
+log = structlog.get_logger(__name__)
+
+SOURCES_ATTR = "_bundles_ext_sources"
+"""Set on each patched manager: bundle name -> ``"static"`` or the file it came from."""
+STATIC = "static"
+
+
+def check_internals(module: Any) -> None:
+    """Raise :class:`UnsupportedAirflowError` unless ``module`` has what this patch needs."""
+    where = "airflow.dag_processing.bundles.manager"
+    require(module, ("DagBundlesManager", "_InternalBundleConfig"), where=where)
+    manager = module.DagBundlesManager
+    require(manager, ("parse_config", "sync_bundles_to_db", "get_bundle"), where=f"{where}.DagBundlesManager")
+    require_params(manager.sync_bundles_to_db, ("deactivate_missing",), where=f"{where}.sync_bundles_to_db")
+    fields = set(getattr(module._InternalBundleConfig, "model_fields", {}))
+    if not {"bundle_class", "kwargs", "team_name"} <= fields:
+        raise UnsupportedAirflowError(
+            f"bundle-config watcher cannot start: {where}._InternalBundleConfig has fields {sorted(fields)}; "
+            "install an airflow-bundles-ext release that supports this Airflow"
+        )
+
+
+def install(module: Any) -> None:
+    """Patch ``module.DagBundlesManager`` once. Raises before patching if internals are missing."""
+    check_internals(module)
+    manager = module.DagBundlesManager
+    if getattr(manager, "_bundles_ext_patched", False):
+        return
+    manager.parse_config = _patched_parse_config(manager.parse_config, module._InternalBundleConfig)
+    manager.sync_bundles_to_db = _patched_sync(manager.sync_bundles_to_db)
+    manager._bundles_ext_patched = True
+
+
+def install_guard(module: Any, error: Exception) -> None:
+    """The watcher is on but cannot work here: make resolving bundles fail loudly, not silently."""
+    manager = getattr(module, "DagBundlesManager", None)
+    if manager is None or getattr(manager, "_bundles_ext_patched", False):
+        return
+    original_init = manager.__init__
+
+    @functools.wraps(original_init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise UnsupportedAirflowError(str(error)) from error
+
+    manager.__init__ = __init__
+    manager._bundles_ext_patched = True
+
+
+def _patched_parse_config(original: Any, internal_config: Any) -> Any:
+    @functools.wraps(original)
+    def parse_config(self: Any) -> None:
+        if self._bundle_config:
+            return
+        original(self)
+        sources = dict.fromkeys(self._bundle_config, STATIC)
+        view = directory_view()
+        if view is not None:
+            for name, spec in view.resolve(sources).bundles.items():
+                cls = _bundle_class(spec, view)
+                if cls is None:
+                    continue
+                self._bundle_config[name] = internal_config(
+                    bundle_class=cls, kwargs=dict(spec.kwargs), team_name=spec.team_name
+                )
+                sources[name] = spec.source
+        setattr(self, SOURCES_ATTR, sources)
+
+    return parse_config
+
+
+def _patched_sync(original: Any) -> Any:
+    @functools.wraps(original)
+    def sync_bundles_to_db(self: Any, *args: Any, deactivate_missing: bool = True, **kwargs: Any) -> Any:
+        # Only the owning DAG processor deactivates bundles (see module docstring).
+        return original(self, *args, deactivate_missing=False, **kwargs)
+
+    return sync_bundles_to_db
+
+
+def _bundle_class(spec: BundleSpec, view: ConfigDirView) -> Any:
+    """The class of a spec in force; ``None`` (logged) when a last good spec no longer loads."""
+    if not view.allowlist.allows(spec.classpath):
+        log.error(
+            "last good bundle config no longer allowed; skipped", file=spec.source, bundle_name=spec.name
+        )
+        return None
+    try:
+        return import_string(spec.classpath)
+    except Exception as exc:
+        log.error("bundle class does not import; skipped", file=spec.source, error=str(exc))
+        return None
+
+
+def import_string(classpath: str) -> Any:
+    module, _, name = classpath.rpartition(".")
+    if not module:
+        raise ImportError(f"{classpath!r} is not a dotted path")
+    return getattr(importlib.import_module(module), name)
+
+
+def check_loadable(spec: BundleSpec) -> None:
+    """What only Airflow can check: the class imports, is a DAG bundle, and takes the kwargs.
+
+    The constructor runs once with ``version=None``; bundle constructors must do no I/O
+    (Airflow deactivates a bundle whose constructor raises).
+    """
+    from airflow.configuration import conf
+    from airflow.dag_processing.bundles.base import BaseDagBundle
+
+    try:
+        cls = import_string(spec.classpath)
+    except Exception as exc:
+        raise BundleConfigError(
+            spec.source,
+            f"classpath {spec.classpath!r} does not import: {exc}; fix the classpath",
+            key="classpath",
+        ) from exc
+    if not (isinstance(cls, type) and issubclass(cls, BaseDagBundle)):
+        raise BundleConfigError(
+            spec.source, f"{spec.classpath!r} is not a BaseDagBundle subclass", key="classpath"
+        )
+    if spec.team_name and not conf.getboolean("core", "multi_team", fallback=False):
+        raise BundleConfigError(
+            spec.source, "team_name needs [core] multi_team = True; remove team_name", key="team_name"
+        )
+    try:
+        cls(name=spec.name, version=None, **spec.kwargs)
+    except Exception as exc:
+        raise BundleConfigError(
+            spec.source,
+            f"the bundle constructor refused the kwargs: {type(exc).__name__}: {exc}",
+            key="kwargs",
+        ) from exc
+
+
+def directory_view(directory: str | None = None) -> ConfigDirView | None:
+    """The process-wide view of the watched directory; ``None`` when the watcher is off."""
+    chosen = directory or configured_directory()
+    if not chosen:
+        return None
+    return shared_view(Path(chosen), lambda: new_view(WatcherOptions.load(chosen), persist=True))
+
+
+def new_view(options: WatcherOptions, *, persist: bool) -> ConfigDirView:
+    store = LastGoodStore(state_dir_for(options.state_root, options.directory), writable=persist)
+    return ConfigDirView(
+        options.directory, allowlist=options.allowlist, last_good=store, check=check_loadable
+    )

@@ -1,0 +1,105 @@
+"""Hot reload in the stock DAG processor: a patched ``DagFileProcessorManager``.
+
+Two methods are wrapped:
+
+* ``prepare_bundles`` (public override point, runs once at start): after the stock sync and
+  load, the watcher deactivates the bundles this processor owned at its last run whose files
+  are gone (deleted while it was down), then records what it owns now.
+* ``_refresh_dag_bundles(known_files)`` (runs every loop): before the stock refresh, the
+  watcher stats the directory and, only when something changed, applies it
+  (:class:`ProcessorWatcher`). A failure there is logged and retried next loop; the stock
+  refresh always runs.
+
+Internals used (pinned in tests/watcher/test_internals.py): the wrapped methods, and the
+attrs fields ``_dag_bundles``, ``_bundle_versions``, ``_bundle_version_data``,
+``_force_refresh_bundles``, ``_bundle_name_to_team_name``, ``bundle_names_to_parse``, plus
+``handle_removed_files(known_files)`` and ``request_bundle_refresh(names)``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import attrs
+import structlog
+
+from airflow_bundles_ext.integration import UnsupportedAirflowError, require, require_params
+from airflow_bundles_ext.integration.bundles import directory_view
+from airflow_bundles_ext.integration.reload import ProcessorWatcher
+from airflow_bundles_ext.watcher.options import WatcherOptions
+
+log = structlog.get_logger(__name__)
+
+FIELDS = (
+    "_dag_bundles",
+    "_bundle_versions",
+    "_bundle_version_data",
+    "_force_refresh_bundles",
+    "_bundle_name_to_team_name",
+    "bundle_names_to_parse",
+)
+METHODS = ("prepare_bundles", "_refresh_dag_bundles", "handle_removed_files", "request_bundle_refresh")
+
+_watchers: dict[int, ProcessorWatcher] = {}
+"""One watcher per manager (attrs slots classes take no new attributes), keyed by ``id``."""
+
+
+def check_internals(module: Any) -> None:
+    where = "airflow.dag_processing.manager.DagFileProcessorManager"
+    require(module, ("DagFileProcessorManager",), where="airflow.dag_processing.manager")
+    manager = module.DagFileProcessorManager
+    require(manager, METHODS, where=where)
+    require_params(manager._refresh_dag_bundles, ("known_files",), where=f"{where}._refresh_dag_bundles")
+    require_params(manager.handle_removed_files, ("known_files",), where=f"{where}.handle_removed_files")
+    require_params(manager.request_bundle_refresh, ("bundle_names",), where=f"{where}.request_bundle_refresh")
+    fields = {f.name for f in attrs.fields(manager)}
+    missing = [f for f in FIELDS if f not in fields]
+    if missing:
+        raise UnsupportedAirflowError(
+            f"bundle-config watcher cannot start: {where} lacks fields {', '.join(missing)}; install an "
+            "airflow-bundles-ext release that supports this Airflow"
+        )
+
+
+def install(module: Any) -> None:
+    check_internals(module)
+    manager = module.DagFileProcessorManager
+    if getattr(manager, "_bundles_ext_patched", False):
+        return
+    manager.prepare_bundles = _wrap_prepare(manager.prepare_bundles)
+    manager._refresh_dag_bundles = _wrap_refresh(manager._refresh_dag_bundles)
+    manager._bundles_ext_patched = True
+
+
+def watcher_of(manager: Any) -> ProcessorWatcher | None:
+    return _watchers.get(id(manager))
+
+
+def _wrap_prepare(original: Any) -> Any:
+    @functools.wraps(original)
+    def prepare_bundles(self: Any) -> None:
+        original(self)
+        view = directory_view()
+        if view is None:
+            return
+        watcher = ProcessorWatcher(self, view, WatcherOptions.load())
+        _watchers[id(self)] = watcher
+        watcher.start()
+
+    return prepare_bundles
+
+
+def _wrap_refresh(original: Any) -> Any:
+    @functools.wraps(original)
+    def _refresh_dag_bundles(self: Any, known_files: Any) -> Any:
+        watcher = _watchers.get(id(self))
+        if watcher is not None:
+            try:
+                watcher.check(known_files)
+            except Exception as exc:
+                # Retried next loop: nothing was recorded as applied.
+                log.exception("bundle-config watcher check failed; retrying next loop", error=str(exc))
+        return original(self, known_files)
+
+    return _refresh_dag_bundles

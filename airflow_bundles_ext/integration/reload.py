@@ -1,0 +1,191 @@
+"""Applying a change of the watched directory inside a running DAG processor.
+
+Each loop :meth:`ProcessorWatcher.check` asks the directory view for the bundles in force;
+the view only stats files, and when its generation did not move this returns at once (no
+reads, no DB queries). Otherwise, as a straight line of steps:
+
+1. diff the bundles this processor applied with those in force now (added, changed, removed);
+2. added or changed: sync ``dag_bundle`` rows (``deactivate_missing=False``) so a new bundle is
+   active before its first refresh, put fresh instances into ``_dag_bundles`` and force their
+   refresh on this very loop;
+3. removed: in one transaction set ``dag_bundle.active = False``, mark the bundle's DAGs
+   stale and drop its import errors; drop its files from the queue, its processors and file
+   stats (``handle_removed_files``); schedule its storage for reclaim after the grace period;
+4. record what was applied and what this processor owns (``owner-<shard>.json``).
+
+A step that raises leaves "applied" unchanged, so the whole change is retried on the next
+loop; every step is idempotent. Parse errors never reach this module as removals: an invalid
+file keeps its last good definition in force (see :mod:`airflow_bundles_ext.core.configdir`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import structlog
+
+from airflow_bundles_ext.core.bundle_config import BundleSpec
+from airflow_bundles_ext.core.configdir import changed_bundles
+from airflow_bundles_ext.integration.bundles import SOURCES_ATTR, STATIC
+from airflow_bundles_ext.watcher import metrics
+from airflow_bundles_ext.watcher.options import WatcherOptions
+from airflow_bundles_ext.watcher.reclaim import reclaim_bundle_storage
+from airflow_bundles_ext.watcher.state import Ownership, OwnershipStore, shard_key, state_dir_for
+from airflow_bundles_ext.watcher.view import ConfigDirView
+
+log = structlog.get_logger(__name__)
+
+RECLAIM_CHECK_INTERVAL = 10.0
+
+
+class ProcessorWatcher:
+    """The watcher of one ``DagFileProcessorManager``."""
+
+    def __init__(self, manager: Any, view: ConfigDirView, options: WatcherOptions) -> None:
+        self.manager = manager
+        self.view = view
+        self.options = options
+        self.shard = frozenset(manager.bundle_names_to_parse or ())
+        state_dir = state_dir_for(options.state_root, options.directory)
+        self.store = OwnershipStore(state_dir, shard_key(self.shard))
+        self.ownership = Ownership()
+        self.static: frozenset[str] = frozenset()
+        self.applied: dict[str, BundleSpec] = {}
+        self.applied_generation = -1
+        self.errors_seen = 0
+        self._last_reclaim = 0.0
+
+    def start(self) -> None:
+        """After the stock start-up: deactivate what this processor owned and is now gone."""
+        from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+        sources = getattr(DagBundlesManager(), SOURCES_ATTR, {})
+        self.static = frozenset(n for n, s in sources.items() if s == STATIC)
+        self.ownership = self.store.load()
+        mine = self._mine(self.view.resolve(self.static).bundles)
+        configured = set(mine) | set(self._mine_names(self.static))
+        gone = sorted(set(self.ownership.owned) - configured)
+        if gone:
+            log.info("bundles removed while the processor was down", bundles=gone)
+            self._deactivate(gone, known_files={})
+        self._record(mine, self.view.generation)
+        metrics.gauge("bundles", len(mine))
+        log.info("bundle-config watcher started", directory=str(self.view.directory), bundles=sorted(mine))
+
+    def check(self, known_files: dict[str, set[Any]]) -> None:
+        resolution = self.view.resolve(self.static)
+        self._count_errors()
+        if self.view.generation != self.applied_generation:
+            self._apply(self._mine(resolution.bundles), known_files)
+        if self.ownership.removed and time.monotonic() - self._last_reclaim >= RECLAIM_CHECK_INTERVAL:
+            self._last_reclaim = time.monotonic()
+            self._reclaim_due()
+
+    def _apply(self, mine: dict[str, BundleSpec], known_files: dict[str, set[Any]]) -> None:
+        generation = self.view.generation
+        added, removed, changed = changed_bundles(self.applied, mine)
+        if added or changed:
+            self._load(sorted(added | changed))
+        if removed:
+            self._deactivate(sorted(removed), known_files)
+        if added or removed or changed:
+            metrics.incr("reloads")
+            log.info(
+                "bundle config reloaded",
+                added=sorted(added),
+                changed=sorted(changed),
+                removed=sorted(removed),
+            )
+        for name in added:
+            self.ownership.removed.pop(name, None)
+            metrics.incr("bundles_added", bundle_name=name)
+        for name in changed:
+            metrics.incr("bundles_changed", bundle_name=name)
+        self._record(mine, generation)
+        metrics.gauge("bundles", len(mine))
+
+    def _load(self, names: list[str]) -> None:
+        from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+        bundles = DagBundlesManager()
+        bundles.sync_bundles_to_db(deactivate_missing=False)
+        fresh = [bundles.get_bundle(name) for name in names]
+        m = self.manager
+        # A changed bundle keeps its entry in _bundle_versions: files of it being parsed now
+        # still find their version, and a new source shows up as a new version after refresh.
+        m._dag_bundles = [b for b in m._dag_bundles if b.name not in names] + fresh
+        m._bundle_name_to_team_name = {}
+        m.request_bundle_refresh(names)
+
+    def _deactivate(self, names: list[str], known_files: dict[str, set[Any]]) -> None:
+        _deactivate_in_db(names)
+        m = self.manager
+        m._dag_bundles = [b for b in m._dag_bundles if b.name not in names]
+        for name in names:
+            known_files.pop(name, None)
+            m._bundle_versions.pop(name, None)
+            m._bundle_version_data.pop(name, None)
+            m._force_refresh_bundles.discard(name)
+            self.ownership.removed.setdefault(name, time.time())
+            self.ownership.owned.pop(name, None)
+            metrics.incr("bundles_removed", bundle_name=name)
+        m.handle_removed_files(known_files=known_files)
+        log.info("bundles deactivated and their DAGs marked stale", bundles=names)
+
+    def _record(self, mine: Mapping[str, BundleSpec], generation: int) -> None:
+        owned = {name: spec.source for name, spec in mine.items()}
+        owned.update({name: STATIC for name in self._mine_names(self.static)})
+        self.ownership.owned = owned
+        self.store.save(self.ownership)
+        self.applied = dict(mine)
+        self.applied_generation = generation
+
+    def _reclaim_due(self) -> None:
+        now = time.time()
+        for name, removed_at in sorted(self.ownership.removed.items()):
+            if name in self.applied or now - removed_at < self.options.grace_period:
+                continue
+            if reclaim_bundle_storage(self.options.storage_root, name):
+                self.ownership.removed.pop(name, None)
+                self.store.save(self.ownership)
+
+    def _count_errors(self) -> None:
+        new = self.view.errors_reported - self.errors_seen
+        if new > 0:
+            metrics.incr("invalid_files", new)
+        self.errors_seen = self.view.errors_reported
+
+    def _mine(self, bundles: Mapping[str, BundleSpec]) -> dict[str, BundleSpec]:
+        return {n: s for n, s in bundles.items() if not self.shard or n in self.shard}
+
+    def _mine_names(self, names: Iterable[str]) -> list[str]:
+        return [n for n in names if not self.shard or n in self.shard]
+
+
+def _deactivate_in_db(names: list[str]) -> None:
+    from airflow.models.dag import DagModel
+    from airflow.models.dagbundle import DagBundleModel
+    from airflow.models.errors import ParseImportError
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete, update
+
+    with create_session() as session:
+        session.execute(
+            update(DagBundleModel)
+            .where(DagBundleModel.name.in_(names))
+            .values(active=False)
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            update(DagModel)
+            .where(DagModel.bundle_name.in_(names), ~DagModel.is_stale)
+            .values(is_stale=True)
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            delete(ParseImportError)
+            .where(ParseImportError.bundle_name.in_(names))
+            .execution_options(synchronize_session=False)
+        )

@@ -174,8 +174,8 @@ def directory_view(directory: str | None = None) -> ConfigDirView | None:
     return shared_view(Path(chosen), lambda: new_view(WatcherOptions.load(chosen), persist=True))
 
 
-def new_view(options: WatcherOptions, *, persist: bool) -> ConfigDirView:
+def new_view(options: WatcherOptions, *, persist: bool, report: bool = True) -> ConfigDirView:
     store = LastGoodStore(state_dir_for(options.state_root, options.directory), writable=persist)
     return ConfigDirView(
-        options.directory, allowlist=options.allowlist, last_good=store, check=check_loadable
+        options.directory, allowlist=options.allowlist, last_good=store, check=check_loadable, report=report
     )

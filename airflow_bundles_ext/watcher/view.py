@@ -51,11 +51,13 @@ class ConfigDirView:
         check: Check | None = None,
         listdir: Callable[[str], Iterable[str]] = os.listdir,
         stat: Callable[[str], os.stat_result] = os.stat,
+        report: bool = True,
     ) -> None:
         self.directory = Path(directory)
         self.allowlist = allowlist
         self._store = last_good
         self._check = check
+        self._report_errors = report
         self._listdir = listdir
         self._stat = stat
         self._lock = threading.Lock()
@@ -82,6 +84,11 @@ class ConfigDirView:
     @property
     def snapshot(self) -> DirSnapshot | None:
         return self._snapshot
+
+    def parse_results(self) -> dict[str, ParseResult]:
+        """File -> what reading and validating it gave, as of the last :meth:`resolve`."""
+        with self._lock:
+            return dict(self._parsed)
 
     def _refresh(self) -> bool:
         """Take a snapshot and read what changed; return whether any parse result changed."""
@@ -170,6 +177,8 @@ class ConfigDirView:
             if before.get(file) == error.message:
                 continue
             self.errors_reported += 1
+            if not self._report_errors:
+                continue
             in_force = file in resolution.stale_files
             log.error(
                 "bundle config file invalid",
@@ -179,7 +188,7 @@ class ConfigDirView:
                 last_good_in_force=in_force,
             )
         for file in sorted(set(before) - set(resolution.errors)):
-            if file in self._parsed:
+            if file in self._parsed and self._report_errors:
                 log.info("bundle config file valid again", file=file, directory=str(self.directory))
 
 

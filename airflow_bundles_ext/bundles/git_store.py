@@ -124,7 +124,13 @@ class GitStore:
         self._fetch("--depth=1", "--filter=blob:none", spec, ref=sha)
 
     def fetch_wide(self, *, ref: str) -> None:
-        """All branches and tags with full contents: for servers that refuse wants by SHA."""
+        """All branches and tags with full contents: for servers that refuse wants by SHA.
+
+        Such servers also refuse lazy blob fetches, so this fetch has no filter; git recorded the
+        last ``--filter`` as the remote's default, which is dropped first.
+        """
+        with contextlib.suppress(GitSourceError):
+            self.runner.run("config", "--unset-all", "remote.origin.partialclonefilter", what="config")
         self._fetch(f"+refs/heads/*:{WIDE_PREFIX}heads/*", f"+refs/tags/*:{WIDE_PREFIX}tags/*", ref=ref)
 
     def drop_wide_refs(self) -> None:

@@ -1,0 +1,116 @@
+"""GitDagBundle against a smart-HTTP git server on 127.0.0.1 that requires credentials."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+
+import pytest
+
+from airflow_bundles_ext.bundles.git import GitDagBundle
+from airflow_bundles_ext.errors import GitSourceError
+from tests.bundles.git.conftest import HTTP_TOKEN, HTTP_USER, scan_for, tree
+from tests.rig.git import git
+
+
+def http_bundle(server, conn_id=None, **kwargs) -> GitDagBundle:
+    kwargs.setdefault("name", "hb")
+    kwargs.setdefault("tracking_ref", "main")
+    kwargs.setdefault("subdir", "dags")
+    return GitDagBundle(repo_url=server.url("repo.git"), git_conn_id=conn_id, **kwargs)
+
+
+def test_token_auth_fetches_and_the_token_lands_nowhere(
+    bundle_storage, http_remote, http_conn, caplog, capfd
+):
+    caplog.set_level(logging.DEBUG)
+    server, remote = http_remote()
+    first = remote.commit({"dags/a.py": "a\n", "etl/x.bin": os.urandom(1000)})
+    b = http_bundle(server, http_conn())
+    b.initialize()
+    second = remote.commit({"dags/a.py": "b\n"})
+    b.refresh()
+    assert (b.get_current_version().version, tree(b.path)) == (second, {"a.py": "b\n"})
+    assert {r.user for r in server.requests if r.user} == {HTTP_USER}
+    pinned = http_bundle(server, http_conn(), version=first)
+    pinned.initialize()
+    assert tree(pinned.path) == {"a.py": "a\n"}
+    config = (b.base_dir / "store.git" / "config").read_text()
+    assert f"url = {server.url('repo.git')}" in config
+    assert scan_for(bundle_storage, HTTP_TOKEN) == []
+    out, err = capfd.readouterr()
+    assert HTTP_TOKEN not in caplog.text + out + err
+
+
+def test_token_embedded_in_repo_url_is_used_but_never_stored(bundle_storage, http_remote, caplog, capfd):
+    server, remote = http_remote()
+    sha = remote.commit({"dags/a.py": "a\n"})
+    url = server.url("repo.git").replace("http://", f"http://{HTTP_USER}:{HTTP_TOKEN}@")
+    b = GitDagBundle(name="emb", tracking_ref="main", repo_url=url)
+    b.initialize()
+    assert b.get_current_version().version == sha
+    assert scan_for(bundle_storage, HTTP_TOKEN) == []
+    out, err = capfd.readouterr()
+    assert HTTP_TOKEN not in caplog.text + out + err + repr(b)
+
+
+def test_noop_refresh_is_one_ls_remote_and_no_fetch(bundle_storage, http_remote, http_conn):
+    server, remote = http_remote()
+    remote.commit({"dags/a.py": "a\n"})
+    b = http_bundle(server, http_conn())
+    b.initialize()
+    fetches = server.commands("fetch")
+    ls_refs = server.commands("ls-refs")
+    b.refresh()
+    assert server.commands("fetch") == fetches
+    assert server.commands("ls-refs") == ls_refs + 1
+
+
+def test_wrong_token_raises_without_the_token_and_keeps_serving(
+    bundle_storage, http_remote, http_conn, caplog
+):
+    server, remote = http_remote()
+    sha = remote.commit({"dags/a.py": "a\n"})
+    http_bundle(server, http_conn()).initialize()
+    remote.commit({"dags/a.py": "b\n"})
+    wrong = "wrong-token-7c1d9e"
+    restarted = http_bundle(server, http_conn(password=wrong))
+    restarted.initialize()  # serves the published version
+    with pytest.raises(GitSourceError) as err:
+        restarted.refresh()
+    message = str(err.value)
+    assert "credentials" in message and server.url("repo.git") in message and "main" in message
+    assert wrong not in message and HTTP_TOKEN not in message
+    assert (restarted.get_current_version().version, tree(restarted.path)) == (sha, {"a.py": "a\n"})
+    assert scan_for(bundle_storage, wrong) == [] and wrong not in caplog.text
+
+
+def test_pinned_version_falls_back_to_wide_fetch_when_server_refuses_sha(
+    bundle_storage, http_remote, http_conn, tmp_path
+):
+    server, remote = http_remote(protocol_v2=False, any_sha=False)
+    old = remote.commit({"dags/a.py": "old\n"})
+    remote.commit({"dags/a.py": "new\n"})
+    b = http_bundle(server, http_conn(), version=old)
+    b.initialize()
+    assert tree(b.path) == {"a.py": "old\n"}
+    probe = tmp_path / "probe.git"
+    git("init", "-q", "--bare", str(probe))
+    authed = server.url("repo.git").replace("http://", f"http://{HTTP_USER}:{HTTP_TOKEN}@")
+    refused = subprocess.run(
+        ["git", "-C", str(probe), "fetch", "--depth=1", authed, old], capture_output=True, text=True
+    )
+    assert "unadvertised object" in refused.stderr  # so the bundle had to fall back to the wide fetch
+
+
+def test_every_git_command_has_a_timeout(bundle_storage, http_remote, http_conn):
+    server, remote = http_remote()
+    remote.commit({"dags/a.py": "a\n"})
+    server.hang = True
+    b = http_bundle(server, http_conn(), git_timeout=2)
+    start = time.monotonic()
+    with pytest.raises(GitSourceError, match="timed out after 2s"):
+        b.initialize()
+    assert time.monotonic() - start < 30

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,6 +29,7 @@ from airflow.dag_processing.bundles.base import BaseDagBundle
 from airflow_bundles_ext.bundles._common import make_bundle_version, mark_version_in_use
 from airflow_bundles_ext.bundles.git_io import DEFAULT_TIMEOUT, GitAuth, GitRunner
 from airflow_bundles_ext.bundles.git_store import GitStore
+from airflow_bundles_ext.bundles.git_submodules import checkout_submodules
 from airflow_bundles_ext.core import refs
 from airflow_bundles_ext.core.paths import check_segment, safe_relative_path
 from airflow_bundles_ext.errors import (
@@ -45,7 +44,6 @@ from airflow_bundles_ext.publish import VersionStore
 STORE_DIR = "store.git"
 MODULES_DIR = "modules"
 _GC_EVERY = 20  # fetches between ``git gc --auto`` checks
-_MAX_SUBMODULE_DEPTH = 3
 
 
 class GitDagBundle(BaseDagBundle):
@@ -238,7 +236,7 @@ class GitDagBundle(BaseDagBundle):
         with self._store_versions.stage(sha) as staging:
             store.checkout(sha, staging, patterns)
             if self.submodules:
-                self._checkout_submodules(store, sha, staging, self._sparse_roots(), depth=0)
+                checkout_submodules(store, sha, staging, self._sparse_roots(), self.base_dir / MODULES_DIR)
 
     def _with_store_repair(self, store: GitStore, step: Any) -> str:
         """Run ``step(store)``; if it fails on a damaged store, rebuild the store and retry once.
@@ -256,43 +254,9 @@ class GitDagBundle(BaseDagBundle):
             store.discard()
             return str(step(store))
 
-    # --- submodules ----------------------------------------------------------------------------
-
     def _sparse_roots(self) -> list[str] | None:
         roots = ([self.subdir] if self.subdir else []) + self.sparse_dirs
         return roots or None
-
-    def _checkout_submodules(
-        self, store: GitStore, sha: str, tree: Path, under: list[str] | None, depth: int
-    ) -> None:
-        links = store.gitlinks(sha, under)
-        if not links:
-            return
-        if depth >= _MAX_SUBMODULE_DEPTH:
-            raise GitSourceError(f"git submodules nested deeper than {_MAX_SUBMODULE_DEPTH} levels at {sha}")
-        listing = store.runner.run(
-            "config", "--blob", f"{sha}:.gitmodules", "--list", what="read .gitmodules", ref=sha
-        )
-        modules = refs.parse_gitmodules(listing)
-        for path, commit in links:
-            module = modules.get(path)
-            if module is None:
-                raise GitSourceError(
-                    f"git submodule {path} at {sha} has no entry in .gitmodules; fix .gitmodules"
-                )
-            url = refs.submodule_url(store.runner.url, module.url)
-            sub = self._module_store(store, url, module.name)
-            sub.ensure(url)
-            if not sub.has_commit(commit):
-                sub.fetch_sha(commit, keep=False)
-            target = tree / safe_relative_path(path, what="submodule path")
-            target.mkdir(parents=True, exist_ok=True)
-            sub.checkout(commit, target, None)
-            self._checkout_submodules(sub, commit, target, None, depth + 1)
-
-    def _module_store(self, parent: GitStore, url: str, name: str) -> GitStore:
-        digest = hashlib.sha256(f"{name}\0{url}".encode()).hexdigest()[:16]
-        return GitStore.at(self.base_dir / MODULES_DIR / f"{digest}.git", replace(parent.runner, url=url))
 
     # --- plumbing ------------------------------------------------------------------------------
 

@@ -117,7 +117,9 @@ def sync_config(flags: Mapping[str, str | None], env: Mapping[str, str]) -> Sync
         max_failures=_count(raw("max_failures"), fail("max_failures", "expected a whole number >= 1")),
         allow_empty=_flag(raw("allow_empty"), fail("allow_empty", "expected true or false")),
         allowlist=Allowlist.parse(raw("allowed_classpaths")),
-        endpoint_url=raw("endpoint_url") or None,
+        endpoint_url=_endpoint(
+            raw("endpoint_url"), fail("endpoint_url", "expected an http:// or https:// URL")
+        ),
         max_attempts=_count(raw("max_attempts"), fail("max_attempts", "expected a whole number >= 1")),
         log_level=log_level,
     )
@@ -177,6 +179,14 @@ def _flag(value: str | None, error: SyncConfigError) -> bool:
     if text in _FALSE:
         return False
     raise error
+
+
+def _endpoint(value: str | None, error: SyncConfigError) -> str | None:
+    if not value:
+        return None
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise error
+    return value
 
 
 def _bucket(value: str | None, fail: Callable[[str, str], SyncConfigError]) -> str:

@@ -113,7 +113,12 @@ def run(config: SyncConfig) -> int:
     signal.signal(signal.SIGINT, on_signal)
     log = get_logger(__name__).bind(source=config.source, path=str(config.path))
     try:
-        syncer = Syncer(config, make_client(config), stop)
+        client = make_client(config)
+    except Exception as exc:  # botocore raises ValueError and its own errors for bad AWS_* settings
+        log.error("cannot create the S3 client", error=str(exc), hint="check the AWS_* settings")
+        return EXIT_CONFIG
+    syncer = Syncer(config, client, stop)
+    try:
         syncer.prepare()
     except OSError as exc:
         log.error("cannot prepare the directory", error=str(exc), hint="check BUNDLE_PATH (--path)")

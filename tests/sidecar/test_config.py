@@ -48,6 +48,7 @@ def test_flags_win_over_environment_variables():
         ({**BASE, "MAX_FAILURES": "0"}, "MAX_FAILURES"),
         ({**BASE, "ALLOW_EMPTY": "maybe"}, "ALLOW_EMPTY"),
         ({**BASE, "AWS_MAX_ATTEMPTS": "x"}, "AWS_MAX_ATTEMPTS"),
+        ({**BASE, "AWS_ENDPOINT_URL": "127.0.0.1:9000"}, "AWS_ENDPOINT_URL"),
         ({**BASE, "HEALTH_FILE": "/opt/airflow/dag-bundles-conf/health.json"}, "HEALTH_FILE"),
     ],
 )

@@ -147,7 +147,8 @@ def loop(config: SyncConfig, syncer: Syncer, stop: threading.Event, log: EventLo
             )
         else:
             failures = 0
-            log.info(
+            quiet = not (report.written or report.deleted)  # a quiet cycle every 30 s is debug noise
+            (log.debug if quiet else log.info)(
                 "cycle done",
                 cycle=cycle,
                 objects=report.objects,

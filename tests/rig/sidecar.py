@@ -2,10 +2,12 @@
 
 Demo hook::
 
-    from tests.rig.sidecar import start_sidecar, stop_sidecar
+    from tests.rig.sidecar import put_bundle, start_sidecar, stop_sidecar
+    client = moto.boto3_client(); client.create_bucket(Bucket="config-bucket")
     sidecar = start_sidecar(moto.endpoint, "config-bucket", "airflow/dag-bundles/", watched_dir)
-    ...
-    stop_sidecar(sidecar)   # SIGTERM; returns the exit code
+    put_bundle(client, "config-bucket", "airflow/dag-bundles/", "team-a", {"path": "/dags/a"})
+    ...                     # the file appears in watched_dir within ``interval`` seconds
+    stop_sidecar(sidecar)   # SIGTERM; returns the exit code (0)
 """
 
 from __future__ import annotations
@@ -154,6 +156,21 @@ def start_sidecar(
     log = log_path or directory.parent / f"{directory.name}.sync.log"
     env = sidecar_env(endpoint, bucket, prefix, directory, health_file=health, interval=interval, **extra_env)
     return Sidecar(env, log)
+
+
+def put_bundle(
+    client: Any,
+    bucket: str,
+    prefix: str,
+    name: str,
+    kwargs: Mapping[str, Any],
+    classpath: str = "airflow.dag_processing.bundles.local.LocalDagBundle",
+) -> str:
+    """Demo hook: upload ``<prefix><name>.json`` as CI would; returns the key."""
+    key = f"{prefix.rstrip('/')}/{name}.json" if prefix.strip("/") else f"{name}.json"
+    body = json.dumps({"name": name, "classpath": classpath, "kwargs": dict(kwargs)}, indent=2).encode()
+    client.put_object(Bucket=bucket, Key=key, Body=body)
+    return key
 
 
 def stop_sidecar(sidecar: Sidecar, timeout: float = 10) -> int:

@@ -152,3 +152,18 @@ def test_probe_fails_when_the_health_file_is_missing_or_stale(rig):
     os.utime(rig.health_file, (old, old))
     stale = run_sync(env, "probe", "--max-age", "60")
     assert stale.returncode == 1 and "120s ago" in stale.stderr
+
+
+def test_an_object_the_sidecar_may_not_read_is_refused_alone(rig):
+    rig.put("team-a.json", bundle_json("team-a"))
+    rig.put("team-x.json", bundle_json("team-x"))
+    rig.s3.add_faults(
+        {"op": "GetObject", "key": "team-x", "times": -1, "status": 403, "code": "AccessDenied"}
+    )
+
+    proc = rig.once()
+
+    assert proc.returncode == 0, proc.stderr
+    assert list(rig.files()) == ["team-a.json"]
+    [refusal] = rig.health()["rejections"]
+    assert refusal["key"] == PREFIX + "team-x.json" and "AccessDenied" in refusal["reason"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_bundles_ext.bundles.git_demo import make_demo_git_bundle, push_demo_change
 from tests.rig.git import git
+from tests.rig.git_demo import make_demo_git_bundle, push_demo_change
 
 
 @pytest.mark.e2e

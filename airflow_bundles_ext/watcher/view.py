@@ -52,12 +52,14 @@ class ConfigDirView:
         listdir: Callable[[str], Iterable[str]] = os.listdir,
         stat: Callable[[str], os.stat_result] = os.stat,
         report: bool = True,
+        read: Callable[[Path], bytes] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.allowlist = allowlist
         self._store = last_good
         self._check = check
         self._report_errors = report
+        self._read_bytes = read or _read_bytes
         self._listdir = listdir
         self._stat = stat
         self._lock = threading.Lock()
@@ -137,8 +139,7 @@ class ConfigDirView:
                     f"file is {fstat.size} bytes, over the {MAX_FILE_BYTES} byte limit; one bundle per file",
                 )
             self._check_inside(path, file)
-            with open(path, "rb") as fh:
-                raw = fh.read(MAX_FILE_BYTES + 1)
+            raw = self._read_bytes(path)
             spec = parse_bundle_file(raw, source=file, allowlist=self.allowlist)
             if self._check is not None:
                 self._check(spec)
@@ -190,6 +191,11 @@ class ConfigDirView:
         for file in sorted(set(before) - set(resolution.errors)):
             if file in self._parsed and self._report_errors:
                 log.info("bundle config file valid again", file=file, directory=str(self.directory))
+
+
+def _read_bytes(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(MAX_FILE_BYTES + 1)
 
 
 def _summary(res: Resolution) -> tuple[object, ...]:

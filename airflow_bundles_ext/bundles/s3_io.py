@@ -20,7 +20,7 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,7 +256,6 @@ def fetch_all(
     jobs: Sequence[Fetch],
     *,
     max_workers: int,
-    on_fetched: Callable[[Fetched], None] | None = None,
 ) -> list[Fetched]:
     """Download ``jobs`` over a bounded pool; on the first failure stop the rest and raise it."""
     if not jobs:
@@ -267,10 +266,7 @@ def fetch_all(
         if stop.is_set():
             return None
         job.dest.parent.mkdir(parents=True, exist_ok=True)
-        fetched = objects.fetch(job)
-        if on_fetched is not None:
-            on_fetched(fetched)
-        return fetched
+        return objects.fetch(job)
 
     with ThreadPoolExecutor(max_workers=min(max_workers, len(jobs)), thread_name_prefix="s3-bundle") as pool:
         futures = [pool.submit(run, job) for job in jobs]

@@ -56,6 +56,7 @@ class ProcessorWatcher:
         self.applied_generation = -1
         self.errors_seen = 0
         self._last_reclaim = 0.0
+        self._pending_gone: list[str] = []
 
     def start(self) -> None:
         """After the stock start-up: deactivate what this processor owned and is now gone."""
@@ -66,15 +67,17 @@ class ProcessorWatcher:
         self.ownership = self.store.load()
         mine = self._mine(self.view.resolve(self.static).bundles)
         configured = set(mine) | set(self._mine_names(self.static))
-        gone = sorted(set(self.ownership.owned) - configured)
-        if gone:
-            log.info("bundles removed while the processor was down", bundles=gone)
-            self._deactivate(gone, known_files={})
+        self._pending_gone = sorted(set(self.ownership.owned) - configured)
+        if self._pending_gone:
+            log.info("bundles removed while the processor was down", bundles=self._pending_gone)
+            self._deactivate_pending({})
         self._record(mine, self.view.generation)
         metrics.gauge("bundles", len(mine))
         log.info("bundle-config watcher started", directory=str(self.view.directory), bundles=sorted(mine))
 
     def check(self, known_files: dict[str, set[Any]]) -> None:
+        if self._pending_gone:
+            self._deactivate_pending(known_files)
         resolution = self.view.resolve(self.static)
         self._count_errors()
         if self.view.generation != self.applied_generation:
@@ -82,6 +85,18 @@ class ProcessorWatcher:
         if self.ownership.removed and time.monotonic() - self._last_reclaim >= RECLAIM_CHECK_INTERVAL:
             self._last_reclaim = time.monotonic()
             self._reclaim_due()
+
+    def _deactivate_pending(self, known_files: dict[str, set[Any]]) -> None:
+        """Deactivate bundles gone while the processor was down; a failure is retried each loop."""
+        try:
+            self._deactivate(self._pending_gone, known_files)
+        except Exception as exc:
+            log.exception(
+                "cannot deactivate removed bundles yet; retrying", bundles=self._pending_gone, error=str(exc)
+            )
+            return
+        self._pending_gone = []
+        self.store.save(self.ownership)
 
     def _apply(self, mine: dict[str, BundleSpec], known_files: dict[str, set[Any]]) -> None:
         generation = self.view.generation
@@ -137,6 +152,8 @@ class ProcessorWatcher:
     def _record(self, mine: Mapping[str, BundleSpec], generation: int) -> None:
         owned = {name: spec.source for name, spec in mine.items()}
         owned.update({name: STATIC for name in self._mine_names(self.static)})
+        # Still owned until their deactivation went through (retried after a restart too).
+        owned.update({n: self.ownership.owned[n] for n in self._pending_gone if n in self.ownership.owned})
         self.ownership.owned = owned
         self.store.save(self.ownership)
         self.applied = dict(mine)

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from airflow_bundles_ext.watcher.demo import remove_bundle_file, write_bundle_file
+from airflow_bundles_ext.watcher.demo import LOCAL_BUNDLE, remove_bundle_file, write_bundle_file
 from tests.rig.airflow_env import write_dag
 
 pytestmark = pytest.mark.e2e
@@ -48,11 +48,12 @@ def test_processor_hot_reloads_directory_bundles(airflow_env, watch_dir, start_p
         [
             {
                 "name": "static-local",
-                "classpath": write_bundle_file.__defaults__[0],
+                "classpath": LOCAL_BUNDLE,
                 "kwargs": {"path": str(static_dags)},
             }
         ]
     )
+    env.extra_env["AIRFLOW__BUNDLES_EXT__REMOVED_BUNDLE_GRACE_PERIOD"] = "0"
     env.extra_env["AIRFLOW__BUNDLES_EXT__ALLOWED_CLASSPATHS"] = (
         "airflow.dag_processing.bundles.local.LocalDagBundle,airflow_bundles_ext.no_such_module.*"
     )
@@ -93,12 +94,21 @@ def test_processor_hot_reloads_directory_bundles(airflow_env, watch_dir, start_p
     assert "ghost" not in env.bundles() and "evil" not in env.bundles()
     assert env.bundles()["team-a"].active
 
-    # delete -> bundle inactive and its DAGs stale at once; the other bundles untouched
+    # delete -> bundle inactive and its DAGs stale at once; the other bundles untouched; its local
+    # storage reclaimed after the grace period (0 here) once no task holds a version
+    stored = env.storage_path / "team-a" / "versions" / "v1"
+    stored.mkdir(parents=True)
+    (env.storage_path / "_tracking" / "team-a").mkdir(parents=True)
+    (env.storage_path / "_tracking" / "team-a" / "v1").write_text("2026-01-01T00:00:00+00:00")
     remove_bundle_file(watch_dir, "team-a")
     proc.wait_for(lambda: not env.bundles()["team-a"].active, timeout=30, what="team-a inactive")
     proc.wait_for(lambda: not _active_dags(env, "team-a"), timeout=30, what="team-a DAGs stale")
     assert env.bundles()["team-c"].active and env.bundles()["static-local"].active
     assert _active_dags(env, "static-local") == {"static_dag"}
+    proc.wait_for(
+        lambda: not (env.storage_path / "team-a").exists(), timeout=30, what="team-a storage reclaimed"
+    )
+    assert not (env.storage_path / "_tracking" / "team-a").exists()
     assert proc.alive()
 
     # metrics reached a real StatsD socket

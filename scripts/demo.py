@@ -16,12 +16,18 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.rig.airflow_env import AirflowEnv, DagProcessor, write_dag  # noqa: E402
+from airflow_bundles_ext.watcher.demo import activation_env, remove_bundle_file, write_bundle_file  # noqa: E402
+from tests.rig.airflow_env import AirflowEnv, DagProcessor, dag_source, write_dag  # noqa: E402
+from tests.rig.git_demo import make_demo_git_bundle, push_demo_change  # noqa: E402
+from tests.rig.moto import MotoServer  # noqa: E402
+from tests.rig.sidecar import put_bundle, start_sidecar, stop_sidecar  # noqa: E402
 
 LOCAL_CLASSPATH = "airflow.dag_processing.bundles.local.LocalDagBundle"
 
@@ -86,17 +92,132 @@ class Monitor(threading.Thread):
         return False
 
 
-def scenario_local(env: AirflowEnv, mon: Monitor, workdir: Path) -> None:
-    """Act 1: a LocalDagBundle. A DAG appears, changes, and disappears."""
-    mon.say("act 1: LocalDagBundle 'local' with two DAGs")
-    mon.wait(lambda: "demo_hello" in dag_hashes(env))
-    before = dag_hashes(env)["demo_hello"]
-    mon.say("editing demo_hello.py (adds a task)")
-    write_dag(workdir / "local-dags", "demo_hello", tasks=3)
-    mon.wait(lambda: dag_hashes(env)["demo_hello"] != before, timeout=60)
-    mon.say("deleting demo_goodbye.py")
-    (workdir / "local-dags" / "demo_goodbye.py").unlink()
-    mon.wait(lambda: env.dags("local")["demo_goodbye"].is_stale, timeout=60)
+DEMO_S3_BUCKET = "demo-dags"
+DEMO_CONFIG_BUCKET = "demo-config"
+DEMO_CONFIG_PREFIX = "airflow/dag-bundles/"
+
+
+@dataclass
+class Demo:
+    """Everything the acts share: the Airflow env, the monitor, the servers and dirs."""
+
+    env: AirflowEnv
+    mon: Monitor
+    workdir: Path
+    moto: MotoServer
+    git_root: Path
+    watched: Path
+    sidecar: Any = None
+
+    def say(self, msg: str) -> None:
+        self.mon.say(msg)
+
+    def wait(self, check: Callable[[], Any], what: str, timeout: float = 90) -> None:
+        if not self.mon.wait(check, timeout=timeout):
+            raise DemoError(f"timed out after {timeout}s waiting for {what}")
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+def prepare_sources(workdir: Path, moto: MotoServer) -> list[dict[str, Any]]:
+    """Create the sources of the static bundles; return ``dag_bundle_config_list``."""
+    write_dag(workdir / "local-dags", "demo_hello")
+    write_dag(workdir / "local-dags", "demo_goodbye")
+    client = moto.boto3_client()
+    client.create_bucket(Bucket=DEMO_S3_BUCKET)
+    client.put_object(
+        Bucket=DEMO_S3_BUCKET, Key="etls/demo/dags/s3_demo_hello.py", Body=dag_source("s3_demo_hello")
+    )
+    client.put_object(
+        Bucket=DEMO_S3_BUCKET, Key="etls/demo/dags/sparkapps/etl.yaml", Body=b"kind: SparkApplication\n"
+    )
+    git_entry = make_demo_git_bundle(workdir / "git")
+    return [
+        {"name": "local", "classpath": LOCAL_CLASSPATH, "kwargs": {"path": str(workdir / "local-dags")}},
+        {
+            "name": "s3-demo",
+            "classpath": "airflow_bundles_ext.bundles.s3.S3DagBundle",
+            "kwargs": {"bucket_name": DEMO_S3_BUCKET, "prefix": "etls/demo/dags", "refresh_interval": 2},
+        },
+        {**git_entry, "kwargs": {**git_entry["kwargs"], "refresh_interval": 2}},
+    ]
+
+
+def act_local(d: Demo) -> None:
+    """A LocalDagBundle: a DAG appears, changes, disappears."""
+    d.say("act 1: LocalDagBundle 'local' (two DAGs)")
+    d.wait(lambda: "demo_hello" in dag_hashes(d.env), "demo_hello parsed")
+    before = dag_hashes(d.env)["demo_hello"]
+    d.say("editing demo_hello.py (adds two tasks)")
+    write_dag(d.workdir / "local-dags", "demo_hello", tasks=3)
+    d.wait(lambda: dag_hashes(d.env)["demo_hello"] != before, "demo_hello re-parsed")
+    d.say("deleting demo_goodbye.py")
+    (d.workdir / "local-dags" / "demo_goodbye.py").unlink()
+    d.wait(lambda: d.env.dags("local")["demo_goodbye"].is_stale, "demo_goodbye stale")
+
+
+def act_s3(d: Demo) -> None:
+    """The S3 bundle: a versioned tree from moto; an upload publishes a new version atomically."""
+    d.say("act 2: S3DagBundle 's3-demo' (s3://demo-dags/etls/demo/dags on the local moto server)")
+    d.wait(lambda: "s3_demo_hello" in d.env.dags("s3-demo"), "s3_demo_hello parsed")
+    before = d.env.bundles()["s3-demo"].version
+    d.say("CI uploads s3_demo_second.py to the prefix")
+    d.moto.boto3_client().put_object(
+        Bucket=DEMO_S3_BUCKET, Key="etls/demo/dags/s3_demo_second.py", Body=dag_source("s3_demo_second")
+    )
+    d.wait(lambda: d.env.bundles()["s3-demo"].version != before, "a new s3-demo version")
+    d.wait(lambda: "s3_demo_second" in d.env.dags("s3-demo"), "s3_demo_second parsed")
+
+
+def act_git(d: Demo) -> None:
+    """The git bundle: a push publishes the new commit as the bundle version."""
+    d.say("act 3: GitDagBundle 'git-demo' (file:// remote, subdir dags, partial clone)")
+    d.wait(lambda: "git_demo_hello" in d.env.dags("git-demo"), "git_demo_hello parsed")
+    sha = push_demo_change(d.git_root, "git_demo_second")
+    d.say(f"pushed commit {sha[:12]} adding git_demo_second")
+    d.wait(lambda: d.env.bundles()["git-demo"].version == sha, "git-demo at the pushed commit")
+    d.wait(lambda: "git_demo_second" in d.env.dags("git-demo"), "git_demo_second parsed")
+
+
+def act_watcher(d: Demo) -> None:
+    """The watcher: a JSON file dropped into the watched dir becomes a bundle; deleting it retires it."""
+    d.say(f"act 4: dropping team-drop.json into the watched dir {d.watched}")
+    write_dag(d.workdir / "team-drop-dags", "team_drop_hello")
+    write_bundle_file(d.watched, "team-drop", LOCAL_CLASSPATH, {"path": str(d.workdir / "team-drop-dags")})
+    d.wait(lambda: "team_drop_hello" in d.env.dags("team-drop"), "team_drop_hello parsed")
+    d.say("deleting team-drop.json")
+    remove_bundle_file(d.watched, "team-drop")
+    d.wait(lambda: d.env.dags("team-drop")["team_drop_hello"].is_stale, "team_drop_hello stale")
+
+
+def act_sidecar(d: Demo) -> None:
+    """The sidecar: CI uploads a bundle JSON to S3; the sidecar syncs it; the watcher loads it."""
+    d.say("act 5: starting airflow-bundle-sync (s3://demo-config/airflow/dag-bundles/ -> watched dir)")
+    client = d.moto.boto3_client()
+    client.create_bucket(Bucket=DEMO_CONFIG_BUCKET)
+    d.sidecar = start_sidecar(
+        d.moto.endpoint, DEMO_CONFIG_BUCKET, DEMO_CONFIG_PREFIX, d.watched, interval=1.0, ALLOW_EMPTY="true"
+    )
+    d.say(f"sidecar running (pid {d.sidecar.proc.pid})")
+    write_dag(d.workdir / "team-s3-dags", "team_s3_hello")
+    d.say("CI uploads team-s3.json to s3://demo-config/airflow/dag-bundles/")
+    put_bundle(
+        client, DEMO_CONFIG_BUCKET, DEMO_CONFIG_PREFIX, "team-s3", {"path": str(d.workdir / "team-s3-dags")}
+    )
+    d.wait(lambda: (d.watched / "team-s3.json").exists(), "the sidecar to write team-s3.json")
+    d.say("the sidecar wrote team-s3.json")
+    d.wait(lambda: "team_s3_hello" in d.env.dags("team-s3"), "team_s3_hello parsed")
+
+
+ACTS: dict[str, Callable[[Demo], None]] = {
+    "local": act_local,
+    "s3": act_s3,
+    "git": act_git,
+    "watcher": act_watcher,
+    "sidecar": act_sidecar,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,13 +230,21 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="stop N seconds after the scenario ends (default: run until Ctrl-C)",
     )
+    parser.add_argument(
+        "--acts", default=",".join(ACTS), help=f"acts to play, in order (default: {','.join(ACTS)})"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, DB) on exit")
     args = parser.parse_args(argv)
+    acts = [a.strip() for a in args.acts.split(",") if a.strip()]
+    for act in acts:
+        if act not in ACTS:
+            parser.error(f"unknown act {act!r}; choose from {', '.join(ACTS)}")
 
     workdir = Path(tempfile.mkdtemp(prefix="bundles-ext-demo-"))
     t0 = time.monotonic()
+    moto = MotoServer(log_path=workdir / "moto.log")
     processor: DagProcessor | None = None
-    mon: Monitor | None = None
+    demo: Demo | None = None
     # SIGTERM behaves like Ctrl-C, so `kill` and a closing terminal also clean up.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
@@ -123,18 +252,21 @@ def main(argv: list[str] | None = None) -> int:
         env = AirflowEnv(workdir / "home", f"sqlite:///{workdir / 'home' / 'airflow.db'}", backend="sqlite")
         print("migrating the SQLite metadata DB ...", flush=True)
         env.airflow("db", "migrate", timeout=300)
-        write_dag(workdir / "local-dags", "demo_hello")
-        write_dag(workdir / "local-dags", "demo_goodbye")
-        env.set_bundles(
-            [{"name": "local", "classpath": LOCAL_CLASSPATH, "kwargs": {"path": str(workdir / "local-dags")}}]
-        )
+        moto.start()
+        print(f"moto S3 server on {moto.endpoint} (pid {moto.pid})", flush=True)
+        env.extra_env.update(moto.client_env())
+        env.set_bundles(prepare_sources(workdir, moto))
+        watched = workdir / "bundle-conf"
+        watched.mkdir()
+        env.extra_env.update(activation_env(watched))
         processor = DagProcessor(env).start()
         mon = Monitor(env, t0)
         mon.start()
-        mon.say(
-            f"started the stock `airflow dag-processor` (pid {processor.proc.pid if processor.proc else '?'})"
-        )
-        scenario_local(env, mon, workdir)
+        demo = Demo(env=env, mon=mon, workdir=workdir, moto=moto, git_root=workdir / "git", watched=watched)
+        pid = processor.proc.pid if processor.proc else "?"
+        mon.say(f"started the stock `airflow dag-processor` (pid {pid}), watcher on via the env var alone")
+        for act in acts:
+            ACTS[act](demo)
         mon.say("scenario done" + ("" if args.exit_after is not None else "; press Ctrl-C to stop"))
         deadline = time.monotonic() + args.exit_after if args.exit_after is not None else float("inf")
         while time.monotonic() < deadline:
@@ -146,11 +278,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nstopping ...", flush=True)
         return 0
+    except DemoError as exc:
+        print(f"demo failed: {exc}", flush=True)
+        if processor:
+            print(processor.log_tail(), flush=True)
+        return 1
     finally:
-        if mon:
-            mon.stop_event.set()
+        if demo:
+            demo.mon.stop_event.set()
+            if demo.sidecar:
+                stop_sidecar(demo.sidecar)
         if processor:
             processor.stop()
+        moto.stop()
         if args.keep:
             print(f"kept {workdir}", flush=True)
         else:

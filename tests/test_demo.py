@@ -60,10 +60,21 @@ def test_demo_shows_dags_then_ctrl_c_stops_everything_and_removes_its_dir():
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, output
-    assert re.search(r"DAG demo_hello: visible", output)
-    assert re.search(r"DAG demo_goodbye: STALE", output)
-    assert "stopped: nothing left running" in output
+    for expected in (
+        "DAG demo_hello: visible",  # act 1: LocalDagBundle
+        "DAG demo_goodbye: STALE",
+        "DAG s3_demo_second: visible",  # act 2: S3 bundle, a new version after an upload
+        "DAG git_demo_second: visible",  # act 3: git bundle, a new commit
+        "DAG team_drop_hello: visible",  # act 4: a JSON file dropped into the watched dir
+        "bundle team-drop: INACTIVE",
+        "DAG team_drop_hello: STALE",
+        "the sidecar wrote team-s3.json",  # act 5: S3 -> sidecar -> watcher
+        "DAG team_s3_hello: visible",
+        "stopped: nothing left running",
+    ):
+        assert expected in output, f"{expected!r} missing from the demo output:\n{output}"
     demo_dir = Path(re.search(r"demo dir: (\S+)", output).group(1))
-    processor_pid = int(re.search(r"dag-processor` \(pid (\d+)\)", output).group(1))
+    pids = [int(p) for p in re.findall(r"\(pid (\d+)\)", output)]
+    assert len(pids) == 3  # moto, the DAG processor, the sidecar
     assert not demo_dir.exists()
-    assert not _pid_alive(processor_pid)
+    assert not [pid for pid in pids if _pid_alive(pid)]

@@ -50,6 +50,8 @@ def base_env(home: Path, sql_alchemy_conn: str) -> dict[str, str]:
             "AIRFLOW__CORE__FERNET_KEY": TEST_FERNET_KEY,
             "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            # Store a changed DAG at once (default: at most every 30 s), so tests and the demo see edits.
+            "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "1",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
             "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(home / "bundles"),
             "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": "[]",

@@ -74,6 +74,10 @@ class MotoServer:
         self.stop()
         raise RuntimeError(f"moto server did not start on {self.endpoint} within {timeout}s")
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
     def stop(self) -> None:
         if self._proc and self._proc.poll() is None:
             self._proc.terminate()

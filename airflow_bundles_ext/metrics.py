@@ -14,15 +14,33 @@ from collections.abc import Iterator
 from typing import Any
 
 
+def _candidates() -> Iterator[Any]:
+    """Airflow's stats modules, the process's own first.
+
+    Airflow 3.3 has two copies of the stats module: the core one, which the DAG processor and
+    scheduler initialise, and the task SDK's, which task processes initialise. A bundle runs in
+    both kinds of process, so it emits through whichever copy this process initialised.
+    """
+    with contextlib.suppress(ImportError):
+        from airflow._shared.observability.metrics import stats as core_stats
+
+        yield core_stats
+    with contextlib.suppress(ImportError):
+        from airflow.sdk._shared.observability.metrics import stats as sdk_stats
+
+        yield sdk_stats
+
+
 def _stats() -> Any:
-    try:  # Airflow 3.3+
-        from airflow.sdk.observability import stats
+    candidates = list(_candidates())
+    for module in candidates:
+        if getattr(module, "_factory", None) is not None:
+            return module
+    if candidates:
+        return candidates[0]
+    from airflow.stats import Stats  # Airflow 3.2
 
-        return stats
-    except ImportError:  # Airflow 3.2
-        from airflow.stats import Stats
-
-        return Stats
+    return Stats
 
 
 class BundleMetrics:

@@ -106,10 +106,21 @@ def _s3_error(start_response, status: int, code: str):
 
 
 def _reset_socket(environ) -> None:
+    """Drop the client's connection at once.
+
+    ``close()`` alone does nothing while werkzeug still holds the socket's file objects, so
+    shut the fd down first (the client sees the connection end mid-request), then close with
+    SO_LINGER 0 so the kernel sends RST where it still can.
+    """
     sock = environ.get("werkzeug.socket")
-    if sock is not None:
+    if sock is None:
+        return
+    try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.close()
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
 
 
 class RigMiddleware:

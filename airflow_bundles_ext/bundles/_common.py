@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
-from typing import Any
+from typing import IO, Any
 
 
 def make_bundle_version(version: str, data: dict[str, Any] | None = None) -> Any:
@@ -34,3 +35,30 @@ def mark_version_in_use(bundle_name: str, version: str) -> None:
         tmp = path.parent / f".{version}.{os.getpid()}.tmp"
         tmp.write_text(pendulum.now(tz=pendulum.UTC).isoformat())
         os.replace(tmp, path)
+
+
+class PublishedVersionHold:
+    """Protect the published version from Airflow's stale-version cleanup, whatever its settings.
+
+    The tracking file is touched (newest used version) and held with a shared ``flock``, as a
+    running task holds its version: the cleanup takes an exclusive non-blocking lock and skips a
+    version it cannot lock. Touching alone is not enough with
+    ``stale_bundle_cleanup_min_versions = 0`` and a zero age threshold. The touch replaces the
+    file, so the lock is taken again on every call; the previous hold is released.
+    """
+
+    def __init__(self) -> None:
+        self._handle: IO[str] | None = None
+
+    def hold(self, bundle_name: str, version: str) -> None:
+        mark_version_in_use(bundle_name, version)
+        from airflow.dag_processing.bundles.base import get_bundle_tracking_file
+
+        try:
+            handle = open(get_bundle_tracking_file(bundle_name=bundle_name, version=version))  # noqa: SIM115
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return
+        previous, self._handle = self._handle, handle
+        if previous is not None:
+            previous.close()

@@ -18,15 +18,14 @@ so Airflow's stale-version cleanup can delete them with ``rmtree`` and nothing i
 from __future__ import annotations
 
 import contextlib
-import fcntl
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import structlog
 from airflow.dag_processing.bundles.base import BaseDagBundle
 
-from airflow_bundles_ext.bundles._common import make_bundle_version, mark_version_in_use
+from airflow_bundles_ext.bundles._common import PublishedVersionHold, make_bundle_version
 from airflow_bundles_ext.bundles.git_io import DEFAULT_TIMEOUT, GitAuth, GitRunner
 from airflow_bundles_ext.bundles.git_store import GitStore
 from airflow_bundles_ext.bundles.git_submodules import checkout_submodules
@@ -98,7 +97,7 @@ class GitDagBundle(BaseDagBundle):
         self._log = structlog.get_logger(__name__).bind(bundle_name=self.name, tracking_ref=tracking_ref)
         self._auth: tuple[str, GitAuth] | None = None
         self._fetch_count = 0
-        self._in_use: IO[str] | None = None
+        self._published_hold = PublishedVersionHold()
 
     def __repr__(self) -> str:
         ref, version = self.tracking_ref, self.version
@@ -137,7 +136,7 @@ class GitDagBundle(BaseDagBundle):
             try:
                 fetched = self._sync()
             except Exception:
-                self._metrics.incr("failures")
+                self._metrics.incr("refresh_failures")
                 self._auth = None  # re-read the connection next time: the credential may have rotated
                 raise
         self._metrics.incr("fetches" if fetched else "noop_refreshes")
@@ -166,14 +165,14 @@ class GitDagBundle(BaseDagBundle):
         sha = resolved.sha
         published = self._store_versions.published_version()
         if sha == published:
-            self._keep_in_use(sha)
+            self._published_hold.hold(self.name, sha)
             return False
         fetched = False
         if not self._store_versions.has(sha):
             sha = self._with_store_repair(store, lambda s: self._fetch_tracked(s, resolved))
             fetched = True
         self._store_versions.publish(sha)
-        self._keep_in_use(sha)
+        self._published_hold.hold(self.name, sha)
         self._log.info("published", version=sha, previous=published, ref=resolved.refname)
         self._maybe_gc(store)
         return fetched
@@ -283,25 +282,6 @@ class GitDagBundle(BaseDagBundle):
 
             self._auth = resolve_auth(self.repo_url, self.git_conn_id, self._log)
         return self._auth
-
-    def _keep_in_use(self, sha: str) -> None:
-        """Protect the published version from Airflow's stale-version cleanup, whatever its settings.
-
-        The tracking file is touched (newest used version) and held with a shared ``flock``, as a
-        running task holds its version: the cleanup takes an exclusive non-blocking lock and skips
-        a version it cannot lock. The touch replaces the file, so the lock is taken again each time.
-        """
-        mark_version_in_use(self.name, sha)
-        try:
-            from airflow.dag_processing.bundles.base import get_bundle_tracking_file
-
-            handle = open(get_bundle_tracking_file(bundle_name=self.name, version=sha))  # noqa: SIM115
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            return
-        previous, self._in_use = self._in_use, handle
-        if previous is not None:
-            previous.close()
 
     def _maybe_gc(self, store: GitStore) -> None:
         self._fetch_count += 1

@@ -32,7 +32,7 @@ import structlog
 from airflow.dag_processing.bundles.base import BaseDagBundle
 
 from airflow_bundles_ext.bundles import s3_io
-from airflow_bundles_ext.bundles._common import make_bundle_version, mark_version_in_use
+from airflow_bundles_ext.bundles._common import PublishedVersionHold, make_bundle_version, mark_version_in_use
 from airflow_bundles_ext.bundles.s3_local import LocalManifests, link_unchanged
 from airflow_bundles_ext.core import manifest as mf
 from airflow_bundles_ext.core.paths import check_segment
@@ -90,6 +90,7 @@ class S3DagBundle(BaseDagBundle):
         self.connect_timeout, self.read_timeout = float(connect_timeout), float(read_timeout)
         self._store = VersionStore(self.base_dir, self.versions_dir)
         self._manifests = LocalManifests(self.base_dir)
+        self._published_hold = PublishedVersionHold()
         self._metrics = BundleMetrics("s3", self.name)
         self._log = structlog.get_logger(__name__).bind(bundle_name=self.name, bucket=self.bucket_name)
 
@@ -153,7 +154,7 @@ class S3DagBundle(BaseDagBundle):
             self._store.publish(target.version)
             self._log.info("version published", version=target.version, previous=published)
         self._manifests.prune({target.version}, self.versions_dir)
-        mark_version_in_use(self.name, target.version)
+        self._published_hold.hold(self.name, target.version)
 
     def _list(self) -> mf.Manifest:
         entries = []

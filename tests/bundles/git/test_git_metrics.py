@@ -68,5 +68,5 @@ def test_refresh_metrics_reach_statsd(bundle_storage, git_remote, tmp_path):
             timings += 1
     assert counters.get("airflow.bundles_ext.git.fetches") == 1, json.dumps(lines)
     assert counters.get("airflow.bundles_ext.git.noop_refreshes") == 1
-    assert counters.get("airflow.bundles_ext.git.failures") == 1
+    assert counters.get("airflow.bundles_ext.git.refresh_failures") == 1
     assert timings == 3

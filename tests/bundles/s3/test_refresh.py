@@ -175,3 +175,22 @@ def test_published_version_is_marked_in_use_for_stale_cleanup(bucket, make_bundl
     bundle.initialize()
     version = bundle.get_current_version().version
     assert (bundle_storage / "_tracking" / "s3dags" / version).is_file()
+
+
+def test_stale_cleanup_removes_old_versions_never_the_published(bucket, make_bundle, monkeypatch):
+    """Even with the most aggressive cleanup settings, the published tree survives."""
+    from airflow.dag_processing.bundles.base import BundleUsageTrackingManager
+
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__STALE_BUNDLE_CLEANUP_MIN_VERSIONS", "0")
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__STALE_BUNDLE_CLEANUP_AGE_THRESHOLD", "0")
+    bucket.put({"a.py": "1"})
+    bundle = make_bundle()
+    bundle.initialize()
+    first = bundle.get_current_version().version
+    bucket.put({"a.py": "2"})
+    bundle.refresh()
+    second = bundle.get_current_version().version
+    BundleUsageTrackingManager()._remove_stale_bundle_versions_for_bundle(bundle_name="s3dags")
+    assert not (bundle.versions_dir / first).exists()
+    assert (bundle.versions_dir / second).is_dir()
+    assert (bundle.path / "a.py").read_text() == "2"

@@ -88,8 +88,8 @@ def test_sigint_stops_within_5_seconds_during_a_hung_request_and_writes_nothing(
     sidecar = rig.start()
     sidecar.wait_cycle_after(0)
     # Hang every listing first, then upload: no cycle can list team-b.json before it hangs.
-    rig.s3.add_faults({"op": "ListObjectsV2", "times": -1, "action": "delay", "seconds": 30})
     rig.s3.reset_counts()
+    rig.s3.add_faults({"op": "ListObjectsV2", "times": -1, "action": "delay", "seconds": 30})
     rig.put("team-b.json", bundle_json("team-b"))
     sidecar.wait_for(lambda: rig.s3.counts().op("ListObjectsV2") >= 1, what="a hung listing")
     started = time.monotonic()

@@ -22,8 +22,10 @@ def mark_version_in_use(bundle_name: str, version: str) -> None:
 
     Airflow removes ``versions/<v>`` only for versions that have a tracking file and are
     neither among the newest ``stale_bundle_cleanup_min_versions`` nor used within
-    ``stale_bundle_cleanup_age_threshold``. Touching the published version's tracking file
-    on every refresh keeps it the most recently used, so it is never a candidate.
+    ``stale_bundle_cleanup_age_threshold``. The timestamp is written in place, as Airflow's own
+    ``BundleVersionLock`` does: replacing the file would move it to a new inode and drop the
+    shared ``flock`` that running tasks (and :class:`PublishedVersionHold`) keep on it, and a temp
+    file in the tracking dir would be taken for a version by the cleanup.
     Never raises: failing to record use must not fail a refresh.
     """
     import pendulum
@@ -32,9 +34,10 @@ def mark_version_in_use(bundle_name: str, version: str) -> None:
     with contextlib.suppress(OSError):
         path = get_bundle_tracking_file(bundle_name=bundle_name, version=version)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{version}.{os.getpid()}.tmp"
-        tmp.write_text(pendulum.now(tz=pendulum.UTC).isoformat())
-        os.replace(tmp, path)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        with os.fdopen(fd, "w") as fh:
+            fh.truncate(0)
+            fh.write(pendulum.now(tz=pendulum.UTC).isoformat())
 
 
 class PublishedVersionHold:
@@ -43,8 +46,8 @@ class PublishedVersionHold:
     The tracking file is touched (newest used version) and held with a shared ``flock``, as a
     running task holds its version: the cleanup takes an exclusive non-blocking lock and skips a
     version it cannot lock. Touching alone is not enough with
-    ``stale_bundle_cleanup_min_versions = 0`` and a zero age threshold. The touch replaces the
-    file, so the lock is taken again on every call; the previous hold is released.
+    ``stale_bundle_cleanup_min_versions = 0`` and a zero age threshold. Each call takes the new
+    hold before releasing the previous one.
     """
 
     def __init__(self) -> None:

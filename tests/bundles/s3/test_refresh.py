@@ -194,3 +194,22 @@ def test_stale_cleanup_removes_old_versions_never_the_published(bucket, make_bun
     assert not (bundle.versions_dir / first).exists()
     assert (bundle.versions_dir / second).is_dir()
     assert (bundle.path / "a.py").read_text() == "2"
+
+
+def test_a_task_using_the_published_version_does_not_expose_it_to_stale_cleanup(
+    bucket, make_bundle, monkeypatch
+):
+    """A task on this host locks and re-touches the tracking file; the processor's hold survives it."""
+    from airflow.dag_processing.bundles.base import BundleUsageTrackingManager, BundleVersionLock
+
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__STALE_BUNDLE_CLEANUP_MIN_VERSIONS", "0")
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__STALE_BUNDLE_CLEANUP_AGE_THRESHOLD", "0")
+    bucket.put({"a.py": "1"})
+    processor_side = make_bundle()
+    processor_side.initialize()
+    version = processor_side.get_current_version().version
+    task_side = make_bundle(version=version)
+    with BundleVersionLock(bundle_name="s3dags", bundle_version=version):
+        task_side.initialize()
+    BundleUsageTrackingManager()._remove_stale_bundle_versions_for_bundle(bundle_name="s3dags")
+    assert (processor_side.path / "a.py").read_text() == "1"

@@ -37,20 +37,39 @@ TARGETS = {
     "airflow.dag_processing.manager": "airflow_bundles_ext.integration.processor",
 }
 
+GUARDED = {
+    "airflow.dag_processing.bundles.manager": "DagBundlesManager",
+    "airflow.dag_processing.manager": "DagFileProcessorManager",
+}
+
 log = logging.getLogger(__name__)
 
 
 def patch_module(module: ModuleType) -> None:
     """Patch one target module; an unsupported Airflow turns into a loud guard, never a crash."""
-    patcher_name = TARGETS[module.__name__]
     try:
-        importlib.import_module(patcher_name).install(module)
+        patcher = importlib.import_module(TARGETS[module.__name__])
     except Exception as exc:
         log.error("airflow-bundles-ext: bundle-config watcher disabled: %s", exc)
-        if module.__name__ == "airflow.dag_processing.bundles.manager":
-            from airflow_bundles_ext.integration.bundles import install_guard
+        _refuse(module, exc)
+        return
+    try:
+        patcher.install(module)
+    except Exception as exc:
+        log.error("airflow-bundles-ext: bundle-config watcher disabled: %s", exc)
+        patcher.install_guard(module, exc)
 
-            install_guard(module, exc)
+
+def _refuse(module: ModuleType, error: Exception) -> None:
+    """Last resort when even the patcher does not import: the target class refuses to construct."""
+    cls = getattr(module, GUARDED[module.__name__], None)
+    if cls is None:
+        return
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(f"airflow-bundles-ext: bundle-config watcher cannot load: {error}") from error
+
+    cls.__init__ = __init__
 
 
 class _PatchingLoader(importlib.abc.Loader):
@@ -87,18 +106,11 @@ class PatchingFinder(importlib.abc.MetaPathFinder):
         return None
 
 
-def _configured() -> bool:
-    try:
-        from airflow_bundles_ext.watcher.options import configured_directory
-
-        return bool(configured_directory())
-    except Exception:
-        return False
-
-
 def install() -> bool:
     """Install the import hook (once) and patch target modules already imported."""
-    if not _configured():
+    from airflow_bundles_ext.watcher.options import is_configured
+
+    if not is_configured():
         return False
     if not any(isinstance(f, PatchingFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, PatchingFinder())

@@ -59,11 +59,24 @@ def get_provider_info() -> dict[str, Any]:
                         default="",
                     ),
                     "config_state_path": _option(
-                        "Where each process keeps the last good copy of every bundle file, so a bundle "
-                        "whose file turned invalid keeps its last good definition, also across restarts. "
-                        "Empty means ``<dag_bundle_storage_path>/_bundles_ext/config_state``.",
+                        "Where the DAG processor keeps the last good copy of every bundle file (every "
+                        "process reads it), so a bundle whose file turned invalid keeps its last good "
+                        "definition, also across restarts, and which bundles each processor owns. Put it "
+                        "on a persistent volume shared by all processes. Empty means "
+                        "``<dag_bundle_storage_path>/_bundles_ext/config_state``.",
                         type_="string",
                         example="/opt/airflow/bundle-config-state",
+                        default="",
+                    ),
+                    "config_state_id": _option(
+                        "Identity of this Airflow deployment inside ``config_state_path``. Set it, to the "
+                        "same value in every process of one deployment, when several deployments (two "
+                        "DAG processor deployments on one database, or staging and production) share a "
+                        "state volume and mount their bundle directory at the same path: without it they "
+                        "share one state directory and a processor deactivates the other's bundles. Empty "
+                        "means the state is keyed by the directory's real path only.",
+                        type_="string",
+                        example="prod-team-processors",
                         default="",
                     ),
                     "removed_bundle_grace_period": _option(

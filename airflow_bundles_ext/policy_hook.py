@@ -13,23 +13,16 @@ decides whether to activate.
 from __future__ import annotations
 
 
-def _configured() -> bool:
-    try:
-        from airflow.configuration import conf
-
-        return bool(conf.get("dag_processor", "dag_bundle_config_path", fallback=""))
-    except Exception:
-        return False
-
-
 def _activate() -> None:
     try:
-        import airflow_bundles_ext.activate  # noqa: F401
+        from airflow_bundles_ext.watcher.options import is_configured
+
+        if is_configured():
+            import airflow_bundles_ext.activate  # noqa: F401
     except Exception as exc:  # never stop a process from starting
         import logging
 
         logging.getLogger(__name__).error("airflow-bundles-ext: cannot activate the watcher: %s", exc)
 
 
-if _configured():
-    _activate()
+_activate()

@@ -18,7 +18,7 @@ LIST_COLUMNS = ("bundle", "source", "active", "version", "last_refreshed")
 
 
 def validate(args: Any) -> None:
-    from airflow_bundles_ext.integration.bundles import new_view
+    from airflow_bundles_ext.integration.bundles import new_view, processor_check
     from airflow_bundles_ext.watcher.options import WatcherOptions, configured_directory
 
     directory = args.dir or configured_directory()
@@ -27,7 +27,8 @@ def validate(args: Any) -> None:
             "airflow bundles-ext validate: no directory given and [dag_processor] dag_bundle_config_path "
             "is not set; pass the directory to check"
         )
-    view = new_view(WatcherOptions.load(directory), persist=False, report=False)
+    # The DAG processor's check (the constructor runs for every file); the state is read only.
+    view = new_view(WatcherOptions.load(directory), check=processor_check, report=False)
     resolution = view.resolve(static_bundle_names())
     if view.snapshot is None:
         raise SystemExit(f"airflow bundles-ext validate: cannot list {directory}")

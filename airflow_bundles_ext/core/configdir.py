@@ -1,8 +1,9 @@
 """A directory of bundle JSON files as plain data: snapshot, diff, reconcile.
 
 The shape follows watchdog's ``dirsnapshot``: a :class:`DirSnapshot` is built from injected
-``listdir``/``stat`` functions and holds nothing but ``(st_mtime_ns, size, inode)`` per file,
-so taking one costs one ``listdir`` and one ``stat`` per file and no reads. The diff of two
+``listdir``/``stat`` functions and holds nothing but ``(st_mtime_ns, size, inode, mode)`` per
+file (or the error its ``stat`` gave), so taking one costs one ``listdir`` and one ``stat`` per
+file and no reads. The diff of two
 snapshots is set arithmetic. :func:`reconcile` turns the per-file parse results into the set of
 bundles in force, applying the rules that keep bad input from hurting what was fine:
 
@@ -18,6 +19,7 @@ Nothing here imports Airflow or touches the filesystem.
 
 from __future__ import annotations
 
+import stat as stat_mod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,17 +34,32 @@ class FileStat:
     mtime_ns: int
     size: int
     inode: int
+    mode: int = stat_mod.S_IFREG | 0o644
 
     @classmethod
     def of(cls, st: Any) -> FileStat:
-        return cls(mtime_ns=st.st_mtime_ns, size=st.st_size, inode=st.st_ino)
+        return cls(mtime_ns=st.st_mtime_ns, size=st.st_size, inode=st.st_ino, mode=st.st_mode)
+
+    @property
+    def is_regular(self) -> bool:
+        """A FIFO, socket, device or directory named ``*.json`` is never opened."""
+        return stat_mod.S_ISREG(self.mode)
 
 
 @dataclass(frozen=True)
 class DirSnapshot:
-    """Config file name -> :class:`FileStat` for one directory at one moment."""
+    """Config file name -> :class:`FileStat` for one directory at one moment.
+
+    ``errors`` holds the files whose ``stat`` failed (a symlink loop, a link into an unreadable
+    directory): they are present, with that error, and do not spoil the rest of the snapshot.
+    """
 
     files: Mapping[str, FileStat] = field(default_factory=dict)
+    errors: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self.files) | frozenset(self.errors)
 
     @classmethod
     def take(
@@ -56,9 +73,11 @@ class DirSnapshot:
 
         ``listdir`` errors propagate (the caller decides that an unreadable directory removes
         nothing). A file that vanishes between ``listdir`` and ``stat`` is left out; it shows
-        up as removed, or as added again on the next snapshot.
+        up as removed, or as added again on the next snapshot. Any other ``stat`` error is
+        recorded for that file only.
         """
         files: dict[str, FileStat] = {}
+        errors: dict[str, str] = {}
         for name in sorted(listdir(directory)):
             if not is_config_file_name(name):
                 continue
@@ -66,15 +85,20 @@ class DirSnapshot:
                 files[name] = FileStat.of(stat(f"{directory}/{name}"))
             except FileNotFoundError:
                 continue
-        return cls(files)
+            except OSError as exc:
+                errors[name] = f"{type(exc).__name__}: {exc.strerror or exc}"
+        return cls(files, errors)
 
     def diff(self, previous: DirSnapshot) -> SnapshotDiff:
-        now, before = set(self.files), set(previous.files)
+        now, before = self.names, previous.names
         return SnapshotDiff(
             added=frozenset(now - before),
             removed=frozenset(before - now),
-            changed=frozenset(n for n in now & before if self.files[n] != previous.files[n]),
+            changed=frozenset(n for n in now & before if self._entry(n) != previous._entry(n)),
         )
+
+    def _entry(self, name: str) -> FileStat | str:
+        return self.files[name] if name in self.files else self.errors[name]
 
 
 @dataclass(frozen=True)
@@ -130,11 +154,14 @@ def reconcile(
     parsed: Mapping[str, ParseResult],
     last_good: Mapping[str, BundleSpec],
     static_names: Iterable[str] = (),
+    usable: Callable[[BundleSpec], str | None] | None = None,
 ) -> Resolution:
     """Decide which bundle each present file contributes.
 
     ``parsed`` has one entry per file present in the directory; ``last_good`` is the
-    persisted last good spec per file (entries of absent files are dropped).
+    persisted last good spec per file (entries of absent files are dropped). ``usable``
+    vets a last good spec before it stands in for an invalid file (it returns why it cannot,
+    e.g. its class no longer imports); such a file then contributes nothing.
     """
     static = frozenset(static_names)
     errors: dict[str, FileError] = {}
@@ -164,8 +191,14 @@ def reconcile(
         spec = last_good.get(file)
         if spec is None or file not in parsed or spec.name in static or spec.name in bundles:
             continue
+        kept[file] = spec  # kept on record even when it cannot be used here and now
+        problem = usable(spec) if usable is not None else None
+        if problem is not None:
+            errors[file] = FileError(
+                file, f"{errors[file].message}; its last good definition cannot stand in: {problem}"
+            )
+            continue
         bundles[spec.name] = spec
-        kept[file] = spec
     return Resolution(bundles=bundles, errors=errors, last_good=kept)
 
 

@@ -3,9 +3,10 @@
 :mod:`.bundles` patches ``DagBundlesManager`` (every process resolves directory bundles) and
 :mod:`.processor` patches ``DagFileProcessorManager`` (the DAG processor reloads them). Both
 are imported by :mod:`airflow_bundles_ext.activate` right after Airflow imports the module
-they patch. Importing this package checks that the running Airflow is in the supported range;
-each submodule checks, before patching anything, that every attribute it relies on exists
-with the expected signature, and raises :class:`UnsupportedAirflowError` saying what to do.
+they patch. Each submodule's ``install`` checks, before patching anything, that the running
+Airflow is in the supported range and that every attribute it relies on exists with the
+expected signature, and raises :class:`UnsupportedAirflowError` saying what to do; then its
+``install_guard`` makes the patched class refuse to work, loudly.
 ``tests/watcher/test_internals.py`` pins the same internals so an upgrade fails CI first.
 """
 
@@ -65,10 +66,11 @@ def require_params(func: Any, params: Iterable[str], *, where: str) -> None:
         )
 
 
-def _check_running_airflow() -> None:
+def check_running_airflow() -> None:
+    """Raise unless the running Airflow is supported; each ``install`` calls it before patching.
+
+    Not run at import, so the guards (``install_guard``) can still be installed when it fails.
+    """
     import airflow
 
     check_airflow_version(airflow.__version__)
-
-
-_check_running_airflow()

@@ -19,17 +19,23 @@ from __future__ import annotations
 
 import functools
 import importlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from airflow_bundles_ext.core.bundle_config import BundleSpec
-from airflow_bundles_ext.errors import BundleConfigError
-from airflow_bundles_ext.integration import UnsupportedAirflowError, require, require_params
+from airflow_bundles_ext.core.bundle_config import Allowlist, BundleSpec
+from airflow_bundles_ext.errors import BundleConfigError, BundlesExtError, UnsafePathError
+from airflow_bundles_ext.integration import (
+    UnsupportedAirflowError,
+    check_running_airflow,
+    require,
+    require_params,
+)
 from airflow_bundles_ext.watcher.options import WatcherOptions, configured_directory
 from airflow_bundles_ext.watcher.state import LastGoodStore, state_dir_for
-from airflow_bundles_ext.watcher.view import ConfigDirView, shared_view
+from airflow_bundles_ext.watcher.view import Check, CheckUnavailable, ConfigDirView, shared_view
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +61,7 @@ def check_internals(module: Any) -> None:
 
 def install(module: Any) -> None:
     """Patch ``module.DagBundlesManager`` once. Raises before patching if internals are missing."""
+    check_running_airflow()
     check_internals(module)
     manager = module.DagBundlesManager
     if getattr(manager, "_bundles_ext_patched", False):
@@ -88,12 +95,13 @@ def _patched_parse_config(original: Any, internal_config: Any) -> Any:
         sources = dict.fromkeys(self._bundle_config, STATIC)
         view = directory_view()
         if view is not None:
+            # Every spec in force was vetted in this process: a file's spec by the check, a last
+            # good stand-in by ``usable`` (an unusable one is a file error, not a bundle).
             for name, spec in view.resolve(sources).bundles.items():
-                cls = _bundle_class(spec, view)
-                if cls is None:
-                    continue
                 self._bundle_config[name] = internal_config(
-                    bundle_class=cls, kwargs=dict(spec.kwargs), team_name=spec.team_name
+                    bundle_class=import_string(spec.classpath),
+                    kwargs=dict(spec.kwargs),
+                    team_name=spec.team_name,
                 )
                 sources[name] = spec.source
         setattr(self, SOURCES_ATTR, sources)
@@ -110,60 +118,100 @@ def _patched_sync(original: Any) -> Any:
     return sync_bundles_to_db
 
 
-def _bundle_class(spec: BundleSpec, view: ConfigDirView) -> Any:
-    """The class of a spec in force; ``None`` (logged) when a last good spec no longer loads."""
-    if not view.allowlist.allows(spec.classpath):
-        log.error(
-            "last good bundle config no longer allowed; skipped", file=spec.source, bundle_name=spec.name
-        )
-        return None
-    try:
-        return import_string(spec.classpath)
-    except Exception as exc:
-        log.error("bundle class does not import; skipped", file=spec.source, error=str(exc))
-        return None
-
-
 def import_string(classpath: str) -> Any:
+    """Import ``module.Name``; a missing module or name raises ``ImportError``."""
     module, _, name = classpath.rpartition(".")
     if not module:
         raise ImportError(f"{classpath!r} is not a dotted path")
-    return getattr(importlib.import_module(module), name)
+    try:
+        return getattr(importlib.import_module(module), name)
+    except AttributeError as exc:
+        raise ImportError(f"module {module!r} has no attribute {name!r}") from exc
 
 
-def check_loadable(spec: BundleSpec) -> None:
-    """What only Airflow can check: the class imports, is a DAG bundle, and takes the kwargs.
-
-    The constructor runs once with ``version=None``; bundle constructors must do no I/O
-    (Airflow deactivates a bundle whose constructor raises).
-    """
-    from airflow.configuration import conf
+def _load_class(spec: BundleSpec) -> Any:
+    """The spec's class; ``BundleConfigError`` when it cannot be (``CheckUnavailable`` if that may pass)."""
     from airflow.dag_processing.bundles.base import BaseDagBundle
 
     try:
         cls = import_string(spec.classpath)
-    except Exception as exc:
+    except (ImportError, SyntaxError) as exc:
         raise BundleConfigError(
             spec.source,
             f"classpath {spec.classpath!r} does not import: {exc}; fix the classpath",
             key="classpath",
         ) from exc
+    except Exception as exc:  # the module raised at import: possibly a passing fault
+        raise CheckUnavailable(f"importing {spec.classpath!r} failed: {type(exc).__name__}: {exc}") from exc
     if not (isinstance(cls, type) and issubclass(cls, BaseDagBundle)):
         raise BundleConfigError(
             spec.source, f"{spec.classpath!r} is not a BaseDagBundle subclass", key="classpath"
         )
+    return cls
+
+
+REFUSED_KWARGS = (TypeError, ValueError, BundleConfigError, UnsafePathError)
+"""What a constructor raises for kwargs it refuses. Anything else (a connection or secrets
+lookup failing during an outage, say) means the check could not be completed: retried."""
+
+
+def check_loadable(spec: BundleSpec, *, construct: bool = True) -> None:
+    """What only Airflow can check: the class imports, is a DAG bundle, and takes the kwargs.
+
+    The constructor runs once with ``version=None`` when ``construct`` is set; bundle
+    constructors must do no I/O (Airflow deactivates a bundle whose constructor raises).
+    Raises ``BundleConfigError`` (invalid) or ``CheckUnavailable`` (retry later).
+    """
+    from airflow.configuration import conf
+
+    cls = _load_class(spec)
     if spec.team_name and not conf.getboolean("core", "multi_team", fallback=False):
         raise BundleConfigError(
             spec.source, "team_name needs [core] multi_team = True; remove team_name", key="team_name"
         )
+    if not construct:
+        return
     try:
         cls(name=spec.name, version=None, **spec.kwargs)
-    except Exception as exc:
+    except REFUSED_KWARGS as exc:
         raise BundleConfigError(
             spec.source,
             f"the bundle constructor refused the kwargs: {type(exc).__name__}: {exc}",
             key="kwargs",
         ) from exc
+    except Exception as exc:
+        raise CheckUnavailable(
+            f"the bundle constructor failed: {type(exc).__name__}: {exc}; kept the last good definition"
+        ) from exc
+
+
+def processor_check(spec: BundleSpec, proven: bool) -> None:
+    """The DAG processor and the CLI: always construct once."""
+    check_loadable(spec, construct=True)
+
+
+def process_check(spec: BundleSpec, proven: bool) -> None:
+    """Any other process: construct only a spec the DAG processor has not already proven.
+
+    A fresh worker or task pod thus imports each class but builds no bundle for files that
+    match ``last_good.json``.
+    """
+    check_loadable(spec, construct=not proven)
+
+
+def usable_check(allowlist: Allowlist) -> Callable[[BundleSpec], str | None]:
+    """Vet a last good spec before it stands in for an invalid file in this process."""
+
+    def usable(spec: BundleSpec) -> str | None:
+        if not allowlist.allows(spec.classpath):
+            return f"classpath {spec.classpath!r} is no longer on the allow-list"
+        try:
+            _load_class(spec)
+        except BundlesExtError as exc:
+            return str(exc)
+        return None
+
+    return usable
 
 
 def directory_view(directory: str | None = None) -> ConfigDirView | None:
@@ -171,11 +219,19 @@ def directory_view(directory: str | None = None) -> ConfigDirView | None:
     chosen = directory or configured_directory()
     if not chosen:
         return None
-    return shared_view(Path(chosen), lambda: new_view(WatcherOptions.load(chosen), persist=True))
+    return shared_view(Path(chosen), lambda: new_view(WatcherOptions.load(chosen)))
 
 
-def new_view(options: WatcherOptions, *, persist: bool, report: bool = True) -> ConfigDirView:
-    store = LastGoodStore(state_dir_for(options.state_root, options.directory), writable=persist)
+def new_view(options: WatcherOptions, *, check: Check = process_check, report: bool = True) -> ConfigDirView:
+    """A view that does not write the state (the DAG processor makes its own the writer)."""
+    store = LastGoodStore(
+        state_dir_for(options.state_root, options.directory, options.state_id), writable=False
+    )
     return ConfigDirView(
-        options.directory, allowlist=options.allowlist, last_good=store, check=check_loadable, report=report
+        options.directory,
+        allowlist=options.allowlist,
+        last_good=store,
+        check=check,
+        usable=usable_check(options.allowlist),
+        report=report,
     )

@@ -24,8 +24,13 @@ from typing import Any
 import attrs
 import structlog
 
-from airflow_bundles_ext.integration import UnsupportedAirflowError, require, require_params
-from airflow_bundles_ext.integration.bundles import directory_view
+from airflow_bundles_ext.integration import (
+    UnsupportedAirflowError,
+    check_running_airflow,
+    require,
+    require_params,
+)
+from airflow_bundles_ext.integration.bundles import directory_view, processor_check
 from airflow_bundles_ext.integration.reload import ProcessorWatcher
 from airflow_bundles_ext.watcher.options import WatcherOptions
 
@@ -63,12 +68,33 @@ def check_internals(module: Any) -> None:
 
 
 def install(module: Any) -> None:
+    check_running_airflow()
     check_internals(module)
     manager = module.DagFileProcessorManager
     if getattr(manager, "_bundles_ext_patched", False):
         return
     manager.prepare_bundles = _wrap_prepare(manager.prepare_bundles)
     manager._refresh_dag_bundles = _wrap_refresh(manager._refresh_dag_bundles)
+    manager._bundles_ext_patched = True
+
+
+def install_guard(module: Any, error: Exception) -> None:
+    """The watcher is on but cannot hook the processor: refuse to start it, loudly.
+
+    A processor running without the reload hook would never deactivate a removed bundle
+    (``sync_bundles_to_db`` is patched never to), so it must not run at all.
+    """
+    manager = getattr(module, "DagFileProcessorManager", None)
+    if manager is None or getattr(manager, "_bundles_ext_patched", False):
+        return
+    name = "prepare_bundles" if hasattr(manager, "prepare_bundles") else "__init__"
+    original = getattr(manager, name)
+
+    @functools.wraps(original)
+    def refuse(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise UnsupportedAirflowError(str(error)) from error
+
+    setattr(manager, name, refuse)
     manager._bundles_ext_patched = True
 
 
@@ -79,8 +105,12 @@ def watcher_of(manager: Any) -> ProcessorWatcher | None:
 def _wrap_prepare(original: Any) -> Any:
     @functools.wraps(original)
     def prepare_bundles(self: Any) -> None:
-        original(self)
         view = directory_view()
+        if view is not None:
+            # Before the stock start-up resolves bundles: this process validates with the
+            # constructor and is the one that saves last_good.json.
+            view.become_writer(processor_check)
+        original(self)
         if view is None:
             return
         watcher = ProcessorWatcher(self, view, WatcherOptions.load())

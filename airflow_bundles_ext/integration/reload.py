@@ -7,15 +7,18 @@ reads, no DB queries). Otherwise, as a straight line of steps:
 1. diff the bundles this processor applied with those in force now (added, changed, removed);
 2. added or changed: sync ``dag_bundle`` rows (``deactivate_missing=False``) so a new bundle is
    active before its first refresh, put fresh instances into ``_dag_bundles`` and force their
-   refresh on this very loop;
+   refresh on this very loop. A changed bundle is handled as removed plus added: its known
+   files, queued files, processors, file stats and recorded version are dropped first, so the
+   refresh rescans it even when its version string did not change (a Git ``subdir`` edit);
 3. removed: in one transaction set ``dag_bundle.active = False``, mark the bundle's DAGs
    stale and drop its import errors; drop its files from the queue, its processors and file
    stats (``handle_removed_files``); schedule its storage for reclaim after the grace period;
-4. record what was applied and what this processor owns (``owner-<shard>.json``).
+4. record what this processor owns (``owner-<shard>.json``).
 
-A step that raises leaves "applied" unchanged, so the whole change is retried on the next
-loop; every step is idempotent. Parse errors never reach this module as removals: an invalid
-file keeps its last good definition in force (see :mod:`airflow_bundles_ext.core.configdir`).
+Progress is recorded per step: a step that raises is retried on the next loop, and the steps
+that went through are not redone (a failed ownership save retries only the save). Every step
+is idempotent. Parse errors never reach this module as removals: an invalid file keeps its
+last good definition in force (see :mod:`airflow_bundles_ext.core.configdir`).
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ import structlog
 from airflow_bundles_ext.core.bundle_config import BundleSpec
 from airflow_bundles_ext.core.configdir import changed_bundles
 from airflow_bundles_ext.integration.bundles import SOURCES_ATTR, STATIC
-from airflow_bundles_ext.watcher import metrics
+from airflow_bundles_ext.integration.reclaim import bundles_in_use, reclaim_bundle_storage
+from airflow_bundles_ext.metrics import BundleMetrics
 from airflow_bundles_ext.watcher.options import WatcherOptions
-from airflow_bundles_ext.watcher.reclaim import reclaim_bundle_storage
 from airflow_bundles_ext.watcher.state import Ownership, OwnershipStore, shard_key, state_dir_for
 from airflow_bundles_ext.watcher.view import ConfigDirView
 
@@ -48,15 +51,17 @@ class ProcessorWatcher:
         self.view = view
         self.options = options
         self.shard = frozenset(manager.bundle_names_to_parse or ())
-        state_dir = state_dir_for(options.state_root, options.directory)
+        state_dir = state_dir_for(options.state_root, options.directory, options.state_id)
         self.store = OwnershipStore(state_dir, shard_key(self.shard))
         self.ownership = Ownership()
         self.static: frozenset[str] = frozenset()
         self.applied: dict[str, BundleSpec] = {}
         self.applied_generation = -1
         self.errors_seen = 0
+        self.metrics = BundleMetrics("watcher")
         self._last_reclaim = 0.0
         self._pending_gone: list[str] = []
+        self._unsaved = False
 
     def start(self) -> None:
         """After the stock start-up: deactivate what this processor owned and is now gone."""
@@ -66,13 +71,16 @@ class ProcessorWatcher:
         self.static = frozenset(n for n, s in sources.items() if s == STATIC)
         self.ownership = self.store.load()
         mine = self._mine(self.view.resolve(self.static).bundles)
+        # The stock start-up loaded every bundle in force: that is what is applied now.
+        self.applied = dict(mine)
+        self.applied_generation = self.view.generation
         configured = set(mine) | set(self._mine_names(self.static))
         self._pending_gone = sorted(set(self.ownership.owned) - configured)
         if self._pending_gone:
             log.info("bundles removed while the processor was down", bundles=self._pending_gone)
             self._deactivate_pending({})
-        self._record(mine, self.view.generation)
-        metrics.gauge("bundles", len(mine))
+        self._save_ownership()
+        self.metrics.gauge("bundles", len(mine))
         log.info("bundle-config watcher started", directory=str(self.view.directory), bundles=sorted(mine))
 
     def check(self, known_files: dict[str, set[Any]]) -> None:
@@ -82,6 +90,8 @@ class ProcessorWatcher:
         self._count_errors()
         if self.view.generation != self.applied_generation:
             self._apply(self._mine(resolution.bundles), known_files)
+        elif self._unsaved:
+            self._save_ownership()
         if self.ownership.removed and time.monotonic() - self._last_reclaim >= RECLAIM_CHECK_INTERVAL:
             self._last_reclaim = time.monotonic()
             self._reclaim_due()
@@ -96,40 +106,54 @@ class ProcessorWatcher:
             )
             return
         self._pending_gone = []
-        self.store.save(self.ownership)
+        self._save_ownership()
 
     def _apply(self, mine: dict[str, BundleSpec], known_files: dict[str, set[Any]]) -> None:
         generation = self.view.generation
         added, removed, changed = changed_bundles(self.applied, mine)
         if added or changed:
-            self._load(sorted(added | changed))
+            self._load(sorted(added | changed), changed, known_files)
+            self.applied.update({name: mine[name] for name in added | changed})
+            self._unsaved = True
+            for name in added:
+                self.ownership.removed.pop(name, None)
+                BundleMetrics("watcher", name).incr("bundles_added")
+            for name in changed:
+                BundleMetrics("watcher", name).incr("bundles_changed")
         if removed:
             self._deactivate(sorted(removed), known_files)
+            for name in removed:
+                self.applied.pop(name, None)
+            self._unsaved = True
+        self.applied_generation = generation
         if added or removed or changed:
-            metrics.incr("reloads")
+            self.metrics.incr("reloads")
             log.info(
                 "bundle config reloaded",
                 added=sorted(added),
                 changed=sorted(changed),
                 removed=sorted(removed),
             )
-        for name in added:
-            self.ownership.removed.pop(name, None)
-            metrics.incr("bundles_added", bundle_name=name)
-        for name in changed:
-            metrics.incr("bundles_changed", bundle_name=name)
-        self._record(mine, generation)
-        metrics.gauge("bundles", len(mine))
+        self.metrics.gauge("bundles", len(mine))
+        self._save_ownership()
 
-    def _load(self, names: list[str]) -> None:
+    def _load(self, names: list[str], changed: Iterable[str], known_files: dict[str, set[Any]]) -> None:
         from airflow.dag_processing.bundles.manager import DagBundlesManager
 
         bundles = DagBundlesManager()
         bundles.sync_bundles_to_db(deactivate_missing=False)
         fresh = [bundles.get_bundle(name) for name in names]
         m = self.manager
-        # A changed bundle keeps its entry in _bundle_versions: files of it being parsed now
-        # still find their version, and a new source shows up as a new version after refresh.
+        changed = sorted(changed)
+        if changed:
+            # Removed plus added: without this the stock refresh sees the same version string,
+            # skips the rescan and keeps parsing files under the old bundle_path.
+            for name in changed:
+                known_files.pop(name, None)
+            m.handle_removed_files(known_files=known_files)
+            for name in changed:
+                m._bundle_versions.pop(name, None)
+                m._bundle_version_data.pop(name, None)
         m._dag_bundles = [b for b in m._dag_bundles if b.name not in names] + fresh
         m._bundle_name_to_team_name = {}
         m.request_bundle_refresh(names)
@@ -145,33 +169,57 @@ class ProcessorWatcher:
             m._force_refresh_bundles.discard(name)
             self.ownership.removed.setdefault(name, time.time())
             self.ownership.owned.pop(name, None)
-            metrics.incr("bundles_removed", bundle_name=name)
+            BundleMetrics("watcher", name).incr("bundles_removed")
         m.handle_removed_files(known_files=known_files)
         log.info("bundles deactivated and their DAGs marked stale", bundles=names)
 
-    def _record(self, mine: Mapping[str, BundleSpec], generation: int) -> None:
-        owned = {name: spec.source for name, spec in mine.items()}
+    def _save_ownership(self) -> None:
+        """Record what this processor owns; a failure is retried on the next loop (only the save)."""
+        owned = {name: spec.source for name, spec in self.applied.items()}
         owned.update({name: STATIC for name in self._mine_names(self.static)})
         # Still owned until their deactivation went through (retried after a restart too).
         owned.update({n: self.ownership.owned[n] for n in self._pending_gone if n in self.ownership.owned})
         self.ownership.owned = owned
-        self.store.save(self.ownership)
-        self.applied = dict(mine)
-        self.applied_generation = generation
+        try:
+            self.store.save(self.ownership)
+        except OSError as exc:
+            if not self._unsaved:
+                log.error(
+                    "cannot save bundle ownership; retrying each loop",
+                    path=str(self.store.path),
+                    error=str(exc),
+                )
+            self._unsaved = True
+            return
+        self._unsaved = False
 
     def _reclaim_due(self) -> None:
         now = time.time()
-        for name, removed_at in sorted(self.ownership.removed.items()):
-            if name in self.applied or now - removed_at < self.options.grace_period:
-                continue
-            if reclaim_bundle_storage(self.options.storage_root, name):
+        due = [
+            name
+            for name, removed_at in sorted(self.ownership.removed.items())
+            if name not in self.applied and now - removed_at >= self.options.grace_period
+        ]
+        if not due:
+            return
+        try:
+            busy = bundles_in_use(due)
+        except Exception as exc:
+            log.warning("cannot tell whether removed bundles are in use; reclaim later", error=str(exc))
+            return
+        for name in due:
+            if name in busy:
+                log.info("removed bundle has unfinished task instances; storage kept", bundle_name=name)
+            elif reclaim_bundle_storage(name):
                 self.ownership.removed.pop(name, None)
-                self.store.save(self.ownership)
+                self._unsaved = True
+        if self._unsaved:
+            self._save_ownership()
 
     def _count_errors(self) -> None:
         new = self.view.errors_reported - self.errors_seen
         if new > 0:
-            metrics.incr("invalid_files", new)
+            self.metrics.incr("invalid_files", new)
         self.errors_seen = self.view.errors_reported
 
     def _mine(self, bundles: Mapping[str, BundleSpec]) -> dict[str, BundleSpec]:

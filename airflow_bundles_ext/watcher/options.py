@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,19 +17,29 @@ def configured_directory() -> str:
     return (conf.get("dag_processor", "dag_bundle_config_path", fallback="") or "").strip()
 
 
-def storage_root() -> Path:
-    """Airflow's bundle storage root (same rule as ``BaseDagBundle``)."""
-    from airflow.configuration import conf
+def is_configured() -> bool:
+    """Whether the watcher is switched on in this process; never raises (used at process start)."""
+    try:
+        return bool(configured_directory())
+    except Exception:
+        return False
 
-    configured = conf.get("dag_processor", "dag_bundle_storage_path", fallback=None)
-    return Path(configured) if configured else Path(tempfile.gettempdir(), "airflow", "dag_bundles")
+
+def storage_root() -> Path:
+    """Airflow's bundle storage root, by Airflow's own rule."""
+    from airflow.dag_processing.bundles.base import get_bundle_storage_root_path
+
+    return Path(get_bundle_storage_root_path())
 
 
 @dataclass(frozen=True)
 class WatcherOptions:
+    """``state_id`` (``[bundles_ext] config_state_id``) tells deployments apart in a shared state root."""
+
     directory: Path
     allowlist: Allowlist
     state_root: Path
+    state_id: str
     grace_period: float
     storage_root: Path
 
@@ -45,6 +54,7 @@ class WatcherOptions:
             directory=Path(directory or configured_directory()),
             allowlist=Allowlist.parse(conf.get(SECTION, "allowed_classpaths", fallback="")),
             state_root=Path(state) if state.strip() else root / "_bundles_ext" / "config_state",
+            state_id=(conf.get(SECTION, "config_state_id", fallback="") or "").strip(),
             grace_period=conf.getfloat(SECTION, "removed_bundle_grace_period", fallback=3600.0),
             storage_root=root,
         )

@@ -7,16 +7,27 @@ definitions (:func:`airflow_bundles_ext.core.configdir.reconcile`). The validati
 is a DAG bundle and its constructor accepts the kwargs). Each distinct error is logged once,
 when it appears, not on every loop.
 
-Transient trouble removes nothing: an unreadable directory keeps the previous result (or the
-persisted last good definitions when there is none yet); a file that cannot be read keeps
-its last good definition and is retried on the next call.
+Invalid and unavailable are told apart. A file is *invalid* when its content is wrong (bad
+JSON, a class that does not import, kwargs the constructor refuses, not a regular file): it
+is read again only when its stat changes. A check that could not be *completed* (an I/O
+error, a failure of the check itself such as a connection lookup during an outage:
+:class:`CheckUnavailable`) keeps the last good definition and is retried with backoff
+(1 s doubling to 60 s). A ``stat`` that fails for one file affects that file only; an
+unreadable directory keeps the previous result (or the persisted last good definitions when
+there is none yet). Reconciling runs only when a parse result actually changed.
+
+Only the writer (the DAG processor) saves ``last_good.json``; every view reloads it when its
+stat changes, so a lagging process never writes an older definition back.
 """
 
 from __future__ import annotations
 
 import os
+import stat as stat_mod
 import threading
+import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
@@ -30,13 +41,31 @@ from airflow_bundles_ext.core.configdir import (
     Resolution,
     reconcile,
 )
-from airflow_bundles_ext.errors import BundleConfigError
+from airflow_bundles_ext.errors import BundleConfigError, BundlesExtError
 from airflow_bundles_ext.watcher.state import LastGoodStore
 
 log = structlog.get_logger(__name__)
 
-Check = Callable[[BundleSpec], None]
-"""Extra validation of a parsed spec; raises :class:`BundleConfigError`."""
+Check = Callable[[BundleSpec, bool], None]
+"""Extra validation of a parsed spec. The flag says the spec equals its file's last good
+definition (already proven by the DAG processor). Raises :class:`BundleConfigError` when the
+spec is invalid, :class:`CheckUnavailable` when the check could not be completed."""
+
+Usable = Callable[[BundleSpec], "str | None"]
+"""Why a last good spec cannot stand in for its invalid file in this process, or ``None``."""
+
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 60.0
+
+
+class CheckUnavailable(BundlesExtError):
+    """A check of a bundle file could not be completed (not: the file is invalid); retried."""
+
+
+@dataclass(frozen=True)
+class _Retry:
+    due: float
+    delay: float
 
 
 class ConfigDirView:
@@ -49,23 +78,27 @@ class ConfigDirView:
         allowlist: Allowlist,
         last_good: LastGoodStore,
         check: Check | None = None,
+        usable: Usable | None = None,
         listdir: Callable[[str], Iterable[str]] = os.listdir,
         stat: Callable[[str], os.stat_result] = os.stat,
         report: bool = True,
         read: Callable[[Path], bytes] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.directory = Path(directory)
         self.allowlist = allowlist
         self._store = last_good
         self._check = check
+        self._usable = usable
         self._report_errors = report
         self._read_bytes = read or _read_bytes
         self._listdir = listdir
         self._stat = stat
+        self._clock = clock
         self._lock = threading.Lock()
         self._snapshot: DirSnapshot | None = None
         self._parsed: dict[str, ParseResult] = {}
-        self._retry: set[str] = set()
+        self._retry: dict[str, _Retry] = {}
         self._last_good = last_good.load()
         self._resolution: Resolution | None = None
         self._static: frozenset[str] = frozenset()
@@ -74,14 +107,32 @@ class ConfigDirView:
         """Incremented whenever the resolution (bundles or errors) changes."""
         self.errors_reported = 0
         """Count of distinct file errors logged so far (for the invalid-files metric)."""
+        self.reads = 0
+        """Files read and validated so far (for tests and the benchmark)."""
+        self.reconciles = 0
+        """Times the parse results were reconciled (only when one changed)."""
 
     def resolve(self, static_names: Iterable[str] = ()) -> Resolution:
         with self._lock:
             static = frozenset(static_names)
-            if self._refresh() or self._resolution is None or static != self._static:
+            reloaded = self._reload_last_good()
+            if self._refresh() or reloaded or self._resolution is None or static != self._static:
                 self._reconcile(static)
             assert self._resolution is not None
             return self._resolution
+
+    def become_writer(self, check: Check) -> None:
+        """Make this view the one that saves ``last_good.json`` (the DAG processor), with ``check``.
+
+        Files already validated with another check are validated again on the next resolve.
+        """
+        with self._lock:
+            self._store.writable = True
+            if check is not self._check:
+                self._check = check
+                self._snapshot = None
+                self._parsed = {}
+                self._retry = {}
 
     @property
     def snapshot(self) -> DirSnapshot | None:
@@ -92,6 +143,13 @@ class ConfigDirView:
         with self._lock:
             return dict(self._parsed)
 
+    def _reload_last_good(self) -> bool:
+        specs = self._store.reload_if_changed()
+        if specs is None or specs == self._last_good:
+            return False
+        self._last_good = specs
+        return True
+
     def _refresh(self) -> bool:
         """Take a snapshot and read what changed; return whether any parse result changed."""
         try:
@@ -101,18 +159,29 @@ class ConfigDirView:
         if self._unavailable is not None:
             log.info("watched directory readable again", directory=str(self.directory))
             self._unavailable = None
+        now = self._clock()
         diff = snap.diff(self._snapshot or DirSnapshot())
-        stale = set(self._parsed) - set(snap.files)
-        to_read = diff.to_read | (self._retry & set(snap.files))
+        present = snap.names
+        due = {f for f, r in self._retry.items() if r.due <= now and f in snap.files}
+        to_read = (diff.to_read | due) & present
         self._snapshot = snap
-        if not stale and not to_read:
-            return False
-        for file in stale:
-            self._parsed.pop(file, None)
-        self._retry -= stale
+        changed = False
+        for file in set(self._parsed) - present:
+            del self._parsed[file]
+            changed = True
+        for file in set(self._retry) - set(snap.files):
+            del self._retry[file]
         for file in sorted(to_read):
-            self._parsed[file] = self._read(file, snap.files[file])
-        return True
+            if file in snap.errors:
+                result: ParseResult = FileError(
+                    file, f"invalid bundle config {file}: cannot stat: {snap.errors[file]}; retrying"
+                )
+            else:
+                result = self._read(file, snap.files[file], now)
+            if self._parsed.get(file) != result:
+                self._parsed[file] = result
+                changed = True
+        return changed
 
     def _directory_unavailable(self, exc: OSError) -> bool:
         message = f"watched directory {self.directory} cannot be listed: {exc}"
@@ -129,10 +198,13 @@ class ConfigDirView:
         self._parsed = {f: FileError(f, f"{f}: {message}") for f in self._last_good}
         return bool(self._parsed)
 
-    def _read(self, file: str, fstat: FileStat) -> ParseResult:
-        self._retry.discard(file)
+    def _read(self, file: str, fstat: FileStat, now: float) -> ParseResult:
+        previous = self._retry.pop(file, None)
         path = self.directory / file
+        self.reads += 1
         try:
+            if not fstat.is_regular:
+                raise BundleConfigError(file, _NOT_REGULAR)
             if fstat.size > MAX_FILE_BYTES:
                 raise BundleConfigError(
                     file,
@@ -142,13 +214,17 @@ class ConfigDirView:
             raw = self._read_bytes(path)
             spec = parse_bundle_file(raw, source=file, allowlist=self.allowlist)
             if self._check is not None:
-                self._check(spec)
+                self._check(spec, self._last_good.get(file) == spec)
             return spec
         except BundleConfigError as exc:
             return FileError(file, str(exc))
-        except OSError as exc:
-            self._retry.add(file)  # may be transient (EIO, NFS): try again next time
-            return FileError(file, f"invalid bundle config {file}: cannot read: {exc}; retrying")
+        except (OSError, CheckUnavailable) as exc:
+            # May be transient (EIO, NFS, a secrets backend outage): keep the last good
+            # definition and try again later, backing off while it keeps failing.
+            delay = min(previous.delay * 2, RETRY_MAX_S) if previous else RETRY_FIRST_S
+            self._retry[file] = _Retry(due=now + delay, delay=delay)
+            what = "cannot read" if isinstance(exc, OSError) else "cannot check"
+            return FileError(file, f"invalid bundle config {file}: {what}: {exc}; retrying")
 
     def _check_inside(self, path: Path, file: str) -> None:
         real = os.path.realpath(path)
@@ -161,12 +237,13 @@ class ConfigDirView:
             )
 
     def _reconcile(self, static: frozenset[str]) -> None:
-        resolution = reconcile(self._parsed, self._last_good, static)
+        self.reconciles += 1
+        resolution = reconcile(self._parsed, self._last_good, static, self._usable)
         previous = self._resolution
         self._report(previous, resolution)
         self._static = static
         self._resolution = resolution
-        if self._unavailable is None:
+        if self._unavailable is None and self._store.writable:
             self._last_good = dict(resolution.last_good)
             self._store.save(resolution.last_good)
         if previous is None or _summary(previous) != _summary(resolution):
@@ -193,9 +270,22 @@ class ConfigDirView:
                 log.info("bundle config file valid again", file=file, directory=str(self.directory))
 
 
+_NOT_REGULAR = (
+    "not a regular file (a directory, FIFO, socket or device); only regular files (or symlinks to "
+    "them) are read: replace it with a regular file"
+)
+
+
 def _read_bytes(path: Path) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read(MAX_FILE_BYTES + 1)
+    # O_NONBLOCK: a FIFO swapped in after the stat must not block the process in open().
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
+            raise BundleConfigError(path.name, _NOT_REGULAR)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
 
 
 def _summary(res: Resolution) -> tuple[object, ...]:

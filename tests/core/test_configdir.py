@@ -37,7 +37,7 @@ def fake_fs(files: dict[str, tuple[int, int, int]]):
         if name not in files:
             raise FileNotFoundError(path)
         mtime, size, ino = files[name]
-        return SimpleNamespace(st_mtime_ns=mtime, st_size=size, st_ino=ino)
+        return SimpleNamespace(st_mtime_ns=mtime, st_size=size, st_ino=ino, st_mode=0o100644)
 
     return listdir, stat, calls
 

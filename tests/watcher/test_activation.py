@@ -97,3 +97,38 @@ def test_missing_internals_make_resolving_bundles_fail_loudly_not_importing():
         UnsupportedAirflowError, match="lacks .*_InternalBundleConfig.*dag_bundle_config_path"
     ):
         module.DagBundlesManager()
+
+
+def _fake_processor_module():
+    module = types.ModuleType("airflow.dag_processing.manager")
+
+    class DagFileProcessorManager:  # a 3.3.x patch release that renamed the loop internals
+        def prepare_bundles(self):
+            pass
+
+    module.DagFileProcessorManager = DagFileProcessorManager
+    return module
+
+
+def test_missing_processor_internals_stop_the_processor_loudly():
+    module = _fake_processor_module()
+    patch_module(module)
+    with pytest.raises(UnsupportedAirflowError, match="lacks .*_refresh_dag_bundles.*dag_bundle_config_path"):
+        module.DagFileProcessorManager().prepare_bundles()
+
+
+def test_unsupported_running_airflow_guards_both_modules(monkeypatch):
+    import airflow
+    import airflow.dag_processing.bundles.manager as real
+
+    monkeypatch.setattr(airflow, "__version__", "3.4.0")
+    bundles_module = types.ModuleType("airflow.dag_processing.bundles.manager")
+    bundles_module.DagBundlesManager = type("DagBundlesManager", (), {})
+    bundles_module._InternalBundleConfig = real._InternalBundleConfig
+    processor_module = _fake_processor_module()
+    for module in (bundles_module, processor_module):
+        patch_module(module)
+    with pytest.raises(UnsupportedAirflowError, match="3.4.0 is not supported"):
+        bundles_module.DagBundlesManager()
+    with pytest.raises(UnsupportedAirflowError, match="3.4.0 is not supported"):
+        processor_module.DagFileProcessorManager().prepare_bundles()

@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 
 import pytest
 
 from airflow_bundles_ext.core.bundle_config import Allowlist
-from airflow_bundles_ext.integration.bundles import check_loadable
+from airflow_bundles_ext.errors import BundleConfigError
+from airflow_bundles_ext.integration.bundles import process_check, processor_check, usable_check
 from airflow_bundles_ext.watcher.state import LastGoodStore
 from airflow_bundles_ext.watcher.view import ConfigDirView, _read_bytes
+from tests.watcher.bundles_for_tests import CLASSPATH
 
 LOCAL = "airflow.dag_processing.bundles.local.LocalDagBundle"
-ALLOW = Allowlist((LOCAL, "airflow_bundles_ext.no_such_module.*"))
+ALLOW = Allowlist((LOCAL, "airflow_bundles_ext.no_such_module.*", CLASSPATH + "*"))
 
 
 def entry(name="a", classpath=LOCAL, **kwargs):
@@ -36,7 +39,15 @@ def conf_dir(tmp_path):
     return d
 
 
-def make_view(conf_dir, tmp_path, **kw):
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def make_view(conf_dir, tmp_path, *, writer=True, check=processor_check, **kw):
     reads = []
 
     def read(path):
@@ -46,8 +57,9 @@ def make_view(conf_dir, tmp_path, **kw):
     view = ConfigDirView(
         conf_dir,
         allowlist=ALLOW,
-        last_good=LastGoodStore(tmp_path / "state"),
-        check=check_loadable,
+        last_good=LastGoodStore(tmp_path / "state", writable=writer),
+        check=check,
+        usable=usable_check(ALLOW),
         read=read,
         **kw,
     )
@@ -143,18 +155,168 @@ def test_unreadable_directory_removes_nothing(conf_dir, tmp_path):
     assert fresh.resolve().bundles == before
 
 
-def test_read_error_is_retried_on_the_next_call(conf_dir, tmp_path):
+def test_read_error_keeps_last_good_and_is_retried_with_backoff_without_reconciling(conf_dir, tmp_path):
     put(conf_dir, "a.json", entry())
-    failures = [OSError(5, "Input/output error")]
+    put(conf_dir, "b.json", entry("b", path="/dags/b"))
+    failing = {"b.json"}
 
     def flaky(path):
-        if failures:
-            raise failures.pop()
+        if path.name in failing:
+            raise OSError(5, "Input/output error")
         return _read_bytes(path)
 
-    view = ConfigDirView(conf_dir, allowlist=ALLOW, last_good=LastGoodStore(tmp_path / "s"), read=flaky)
-    assert "cannot read" in view.resolve().errors["a.json"].message
+    clock = Clock()
+    view = ConfigDirView(
+        conf_dir, allowlist=ALLOW, last_good=LastGoodStore(tmp_path / "s"), read=flaky, clock=clock
+    )
+    assert "cannot read" in view.resolve().errors["b.json"].message
+    reads, reconciles = view.reads, view.reconciles
+    for _ in range(5):  # same loop second: no retry yet, nothing reconciled
+        view.resolve()
+    assert (view.reads, view.reconciles) == (reads, reconciles)
+    clock.now += 1.0
+    view.resolve()  # retried, failed the same way: no reconcile
+    assert (view.reads, view.reconciles) == (reads + 1, reconciles)
+    clock.now += 1.0
+    view.resolve()  # backing off: the next retry is 2 s after the last
+    assert view.reads == reads + 1
+    failing.clear()
+    clock.now += 1.0
+    assert set(view.resolve().bundles) == {"a", "b"}
+
+
+def test_passing_check_failure_keeps_last_good_and_applies_the_edit_once_it_passes(conf_dir, tmp_path):
+    outage = tmp_path / "outage"
+    bundle = {"name": "a", "classpath": CLASSPATH + "OutageBundle"}
+    put(conf_dir, "a.json", bundle | {"kwargs": {"path": "/v1", "outage_marker": str(outage)}})
+    clock = Clock()
+    view, _ = make_view(conf_dir, tmp_path, clock=clock)
+    v1 = view.resolve().bundles["a"]
+
+    outage.touch()  # the constructor's lookup fails now, then the file is edited
+    put(conf_dir, "a.json", bundle | {"kwargs": {"path": "/v2", "outage_marker": str(outage)}})
+    res = view.resolve()
+    assert res.bundles == {"a": v1}
+    assert "cannot check" in res.errors["a.json"].message
+    new, _ = make_view(conf_dir, tmp_path, writer=False, check=processor_check, clock=clock)
+    assert new.resolve().bundles == {"a": v1}  # a fresh process keeps the last good copy too
+
+    outage.unlink()
+    clock.now += 1.0
+    assert view.resolve().bundles["a"].kwargs["path"] == "/v2"
+    assert view.resolve().errors == {}
+
+
+def test_a_new_file_whose_check_cannot_complete_is_added_once_it_can(conf_dir, tmp_path):
+    outage = tmp_path / "outage"
+    outage.touch()
+    put(
+        conf_dir,
+        "n.json",
+        {
+            "name": "n",
+            "classpath": CLASSPATH + "OutageBundle",
+            "kwargs": {"path": "/n", "outage_marker": str(outage)},
+        },
+    )
+    clock = Clock()
+    view, _ = make_view(conf_dir, tmp_path, clock=clock)
+    assert view.resolve().bundles == {}
+    outage.unlink()
+    for _ in range(3):
+        clock.now += 1.0
+        view.resolve()
+    assert set(view.resolve().bundles) == {"n"}
+
+
+def test_other_processes_skip_the_constructor_for_specs_the_processor_proved(conf_dir, tmp_path):
+    outage = tmp_path / "outage"
+    put(
+        conf_dir,
+        "a.json",
+        {
+            "name": "a",
+            "classpath": CLASSPATH + "OutageBundle",
+            "kwargs": {"path": "/a", "outage_marker": str(outage)},
+        },
+    )
+    processor, _ = make_view(conf_dir, tmp_path)
+    proved = processor.resolve().bundles
+    outage.touch()  # a constructor would fail now: a worker pod starting during an outage
+    worker, _ = make_view(conf_dir, tmp_path, writer=False, check=process_check)
+    assert worker.resolve().bundles == proved
+    put(conf_dir, "a.json", {"name": "a", "classpath": LOCAL, "kwargs": {"path": "/a", "bogus": 1}})
+    assert "constructor refused" in worker.resolve().errors["a.json"].message  # unproven: constructed
+
+
+def test_one_unstatable_entry_does_not_freeze_the_directory(conf_dir, tmp_path):
+    (conf_dir / "loop.json").symlink_to("loop.json")  # ELOOP on stat
+    put(conf_dir, "a.json", entry())
+    view, _ = make_view(conf_dir, tmp_path)
     assert set(view.resolve().bundles) == {"a"}
+    put(conf_dir, "b.json", entry("b", path="/dags/b"))
+    (conf_dir / "a.json").unlink()
+    res = view.resolve()
+    assert set(res.bundles) == {"b"}
+    assert "cannot stat" in res.errors["loop.json"].message
+
+
+def test_fifo_and_directory_named_json_are_invalid_and_never_opened(conf_dir, tmp_path):
+    os.mkfifo(conf_dir / "pipe.json")
+    (conf_dir / "dir.json").mkdir()
+    put(conf_dir, "a.json", entry())
+    view, reads = make_view(conf_dir, tmp_path)
+    done = threading.Event()
+    result = {}
+
+    def resolve():
+        result["res"] = view.resolve()
+        done.set()
+
+    threading.Thread(target=resolve, daemon=True).start()
+    assert done.wait(30), "resolve blocked on a FIFO"
+    res = result["res"]
+    assert set(res.bundles) == {"a"}
+    for name in ("pipe.json", "dir.json"):
+        assert "not a regular file" in res.errors[name].message
+    reconciles = view.reconciles
+    for _ in range(3):
+        view.resolve()
+    assert reads == ["a.json"] and view.reconciles == reconciles  # invalid, not retried every loop
+
+
+def test_read_refuses_a_fifo_swapped_in_after_the_stat_without_blocking(conf_dir):
+    os.mkfifo(conf_dir / "late.json")
+    with pytest.raises(BundleConfigError, match="not a regular file"):
+        _read_bytes(conf_dir / "late.json")
+
+
+def test_only_the_writer_saves_last_good_and_a_lagging_reader_never_rolls_it_back(conf_dir, tmp_path):
+    put(conf_dir, "a.json", entry(path="/v1"))
+    reader, _ = make_view(conf_dir, tmp_path, writer=False, check=process_check)
+    assert reader.resolve().bundles["a"].kwargs["path"] == "/v1"  # long-running process saw v1
+    processor, _ = make_view(conf_dir, tmp_path)
+    put(conf_dir, "a.json", entry(path="/v2"))
+    assert processor.resolve().bundles["a"].kwargs["path"] == "/v2"
+
+    put(conf_dir, "a.json", b"{broken")
+    put(conf_dir, "z.json", entry("z", path="/z"))
+    assert reader.resolve().bundles["a"].kwargs["path"] == "/v2"  # follows the processor's state
+    restarted, _ = make_view(conf_dir, tmp_path)
+    assert restarted.resolve().bundles["a"].kwargs["path"] == "/v2"
+
+
+def test_last_good_whose_class_no_longer_imports_is_a_file_error(conf_dir, tmp_path):
+    gone = {"name": "g", "classpath": "airflow_bundles_ext.no_such_module.Bundle", "kwargs": {}}
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "last_good.json").write_text(json.dumps({"files": {"g.json": gone}}))
+    put(conf_dir, "g.json", b"{broken")
+    put(conf_dir, "a.json", entry())
+    view, _ = make_view(conf_dir, tmp_path)
+    res = view.resolve()
+    assert set(res.bundles) == {"a"}
+    assert "cannot stand in" in res.errors["g.json"].message
+    assert "does not import" in res.errors["g.json"].message
 
 
 def test_static_name_conflict_is_an_error_of_the_file(conf_dir, tmp_path):

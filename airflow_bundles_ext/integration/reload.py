@@ -81,7 +81,7 @@ class ProcessorWatcher:
             self._deactivate_pending({})
         self._save_ownership()
         self.metrics.gauge("bundles", len(mine))
-        log.info("bundle-config watcher started", directory=str(self.view.directory), bundles=sorted(mine))
+        log.info("bundle-config watcher started", directory=str(self.view.directory), bundles=len(mine))
 
     def check(self, known_files: dict[str, set[Any]]) -> None:
         if self._pending_gone:

@@ -176,3 +176,30 @@ def test_storage_of_a_removed_bundle_is_kept_while_one_of_its_tasks_runs(inproce
     watcher._reclaim_due()
     assert not (env.storage / "local").exists()
     assert "local" not in watcher.store.load().removed
+
+
+def _shard(names):
+    manager = DagFileProcessorManager(max_runs=1, bundle_names_to_parse=names)
+    manager.prepare_bundles()
+    known: dict = {}
+    manager._refresh_dag_bundles(known_files=known)
+    return manager, known
+
+
+def test_sharded_processors_never_deactivate_each_others_bundles(inprocess_watcher, tmp_path):
+    env = inprocess_watcher
+    write_dag(tmp_path / "dags", "dag_x")
+    for name in ("s1", "s2"):
+        write_bundle_file(env.conf_dir, name, kwargs={"path": str(tmp_path / "dags")})
+    one, known_one = _shard(["s1"])
+    two, known_two = _shard(["s2"])
+    _shard(["s1"])  # shard one restarts while shard two's bundle is live: nothing of two's touched
+    assert _active(env.db) == {"s1": 1, "s2": 1}
+
+    remove_bundle_file(env.conf_dir, "s2")
+    one._refresh_dag_bundles(known_files=known_one)
+    assert _active(env.db) == {"s1": 1, "s2": 1}  # not shard one's to deactivate
+    two._refresh_dag_bundles(known_files=known_two)
+    assert _active(env.db) == {"s1": 1, "s2": 0}
+    _shard(["s1"])
+    assert _active(env.db) == {"s1": 1, "s2": 0}

@@ -4,8 +4,14 @@
   test rig) with ``bundle_refresh_check_interval=1``; wall time from the file operation until
   the ``dag`` row is present (resp. stale with its bundle inactive). Upstream Airflow 3.3 has no
   equivalent (the bundle list is read once at start): ``upstream=None``.
-* ``loop_check_<n>_files``: the per-loop cost of the watcher's check with ``n`` unchanged files
-  (``ConfigDirView.resolve``: one listdir, ``n`` stats, no reads, no DB), mean of 50 calls.
+* ``loop_check_<n>_files``: the per-loop cost of ``ProcessorWatcher.check`` with ``n`` unchanged
+  files, in a real ``DagFileProcessorManager`` in this process (SQLite copy of the rig's
+  migrated template, the integration patches installed as ``activate`` does), 50 calls. DB
+  statements are counted with a SQLAlchemy ``before_cursor_execute`` listener on Airflow's
+  engine: ``queries_per_loop`` must be 0, ``reads`` too.
+* ``fresh_process_resolve_<n>_files``: what a fresh worker or task pod pays on its first
+  ``DagBundlesManager()``: reads of every file, class imports, and constructors only for
+  specs the DAG processor has not proven (``constructors`` must be 0 here).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from benchmarks.harness import Case, Options, Result
 
@@ -49,11 +56,11 @@ def _wait(check, timeout: float, what: str) -> float:
     return time.perf_counter() - start
 
 
-def _reload_cases(work: Path, repeat: int) -> list[Case]:
+def _reload_cases(work: Path, template: Any, repeat: int) -> list[Case]:
     from airflow_bundles_ext.watcher.demo import activation_env, remove_bundle_file, write_bundle_file
-    from tests.rig.airflow_env import DagProcessor, SqliteTemplate, write_dag
+    from tests.rig.airflow_env import DagProcessor, write_dag
 
-    env = SqliteTemplate(work / "template").new_env(work / "airflow")
+    env = template.new_env(work / "airflow")
     conf = work / "conf"
     conf.mkdir()
     env.extra_env.update(activation_env(conf))
@@ -87,55 +94,132 @@ def _reload_cases(work: Path, repeat: int) -> list[Case]:
     ]
 
 
-def _loop_cost_case(work: Path, files: int, calls: int = 50) -> Case:
-    from airflow_bundles_ext.core.bundle_config import Allowlist
-    from airflow_bundles_ext.integration.bundles import check_loadable
+class _QueryCounter:
+    def __init__(self, engine: Any) -> None:
+        import sqlalchemy as sa
+
+        self.count = 0
+        self._engine = engine
+        sa.event.listen(engine, "before_cursor_execute", self._count)
+
+    def _count(self, *args: Any) -> None:
+        self.count += 1
+
+    def close(self) -> None:
+        import sqlalchemy as sa
+
+        sa.event.remove(self._engine, "before_cursor_execute", self._count)
+
+
+def _inprocess_db(work: Path, template: Any) -> None:
+    """Point this process's Airflow ORM at a copy of the migrated template and switch the watcher on."""
+    from airflow import settings
+
+    db = work / "inprocess.db"
+    shutil.copyfile(template.path, db)
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{db}"
+    settings.SQL_ALCHEMY_CONN = f"sqlite:///{db}"
+    settings.reconfigure_orm()
+
+
+def _loop_cost_cases(work: Path, files: int, calls: int = 50) -> list[Case]:
+    import airflow.dag_processing.bundles.manager  # noqa: F401  (patched by activate)
+    from airflow import settings
+    from airflow.dag_processing.manager import DagFileProcessorManager
+
+    from airflow_bundles_ext.integration.bundles import new_view, process_check
+    from airflow_bundles_ext.integration.processor import watcher_of
+    from airflow_bundles_ext.watcher import view as view_module
     from airflow_bundles_ext.watcher.demo import write_bundle_file
-    from airflow_bundles_ext.watcher.state import LastGoodStore
-    from airflow_bundles_ext.watcher.view import ConfigDirView, _read_bytes
+    from airflow_bundles_ext.watcher.options import WatcherOptions
 
     conf = work / f"conf-{files}"
+    (work / "dags").mkdir(exist_ok=True)
     for i in range(files):
         write_bundle_file(conf, f"team-{i:04d}", kwargs={"path": str(work / "dags")})
-    reads = []
+    os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_PATH"] = str(conf)
+    import airflow_bundles_ext.activate as activate
 
-    def read(path: Path) -> bytes:
-        reads.append(path)
-        return _read_bytes(path)
-
-    view = ConfigDirView(
-        conf,
-        allowlist=Allowlist(),
-        last_good=LastGoodStore(work / f"state-{files}"),
-        check=check_loadable,
-        read=read,
-    )
-    assert len(view.resolve().bundles) == files
-    reads.clear()
+    activate.install()
+    view_module._views.clear()
+    manager = DagFileProcessorManager(max_runs=1)
+    manager.prepare_bundles()  # the processor's start-up: reads, checks and saves last_good.json
+    watcher = watcher_of(manager)
+    assert watcher is not None and len(watcher.applied) == files
+    known: dict[str, set[Any]] = {}
+    watcher.check(known)
+    reads = watcher.view.reads
+    counter = _QueryCounter(settings.engine)
     samples = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        view.resolve()
-        samples.append(time.perf_counter() - start)
-    return Case(
+    try:
+        for _ in range(calls):
+            start = time.perf_counter()
+            watcher.check(known)
+            samples.append(time.perf_counter() - start)
+    finally:
+        counter.close()
+    loop = Case(
         f"loop_check_{files}_files",
         Result(
             wall_s=samples,
             files=files,
-            extra={"reads": float(len(reads)), "median_us": round(statistics.median(samples) * 1e6, 1)},
+            extra={
+                "reads": float(watcher.view.reads - reads),
+                "queries_per_loop": counter.count / calls,
+                "median_us": round(statistics.median(samples) * 1e6, 1),
+            },
         ),
         None,
-        goal="stats only: reads=0, no DB",
-        notes="ConfigDirView.resolve with nothing changed",
+        goal="stats only: reads=0, queries_per_loop=0",
+        notes="ProcessorWatcher.check in a real DagFileProcessorManager, nothing changed",
     )
+    constructed = _count_constructors()
+    fresh = new_view(WatcherOptions.load(str(conf)), check=process_check, report=False)
+    start = time.perf_counter()
+    resolved = fresh.resolve()
+    wall = time.perf_counter() - start
+    assert len(resolved.bundles) == files
+    first = Case(
+        f"fresh_process_resolve_{files}_files",
+        Result(
+            wall_s=[wall],
+            files=files,
+            extra={"reads": float(fresh.reads), "constructors": float(constructed())},
+        ),
+        None,
+        goal="constructors=0 (proven by the DAG processor)",
+        notes="first DagBundlesManager() of a worker or task pod: one read per file",
+    )
+    return [loop, first]
+
+
+def _count_constructors() -> Any:
+    """Count LocalDagBundle constructions from now on (the class is patched for the benchmark only)."""
+    from airflow.dag_processing.bundles.local import LocalDagBundle
+
+    counts = [0]
+    original = LocalDagBundle.__init__
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> None:
+        counts[0] += 1
+        original(self, *args, **kwargs)
+
+    LocalDagBundle.__init__ = counting  # type: ignore[method-assign]
+    return lambda: counts[0]
 
 
 def run(opts: Options) -> list[Case]:
     work = Path(tempfile.mkdtemp(prefix="abx-bench-watcher-"))
     try:
         _prepare_env(work)
-        cases = [_loop_cost_case(work, n) for n in ((1, 100) if opts.quick else (1, 100, 1000))]
-        cases += _reload_cases(work, max(1, opts.repeat))
+        from tests.rig.airflow_env import SqliteTemplate
+
+        template = SqliteTemplate(work / "template")
+        _inprocess_db(work, template)
+        cases: list[Case] = []
+        for n in (1, 100) if opts.quick else (1, 100, 1000):
+            cases += _loop_cost_cases(work, n)
+        cases += _reload_cases(work, template, max(1, opts.repeat))
         return cases
     finally:
         shutil.rmtree(work, ignore_errors=True)

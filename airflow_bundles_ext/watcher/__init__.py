@@ -5,8 +5,11 @@ Modules:
 * :mod:`.options` reads the watcher's options from Airflow's config.
 * :mod:`.state` persists the last good definition per file and what a processor owns.
 * :mod:`.view` turns the directory into the bundles in force (stat every loop, read on change).
-* :mod:`.reclaim` removes the local storage of removed bundles once no task holds a version.
-* :mod:`.metrics` emits the watcher's metrics.
+* :mod:`.demo` writes bundle files and the env that switches the watcher on (demos, tests).
+
+Reclaiming removed bundles' storage (Airflow's tracking files and locks) and the stats module
+lookup are Airflow internals, so they live in :mod:`airflow_bundles_ext.integration`; metrics go
+through :class:`airflow_bundles_ext.metrics.BundleMetrics`.
 
 Airflow internals are touched only in :mod:`airflow_bundles_ext.integration`; see docs/watcher.md.
 """

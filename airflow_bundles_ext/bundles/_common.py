@@ -1,11 +1,23 @@
-"""Helpers shared by this package's bundle classes (Airflow public API only)."""
+"""Helpers shared by this package's bundle classes (Airflow public API only).
+
+- :func:`make_bundle_version`: what ``get_current_version()`` returns on Airflow 3.2 and 3.3.
+- Version holds against Airflow's stale-version cleanup (:func:`mark_version_in_use`,
+  :func:`version_held`, :class:`VersionHolds`).
+- One failure handling for both bundles: :func:`counting_failures` (metric + log, re-raise) and
+  :func:`initialize_or_serve_published` (a restart while the source is down keeps serving).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import os
+from collections.abc import Callable, Iterator
 from typing import IO, Any
+
+from airflow_bundles_ext.errors import BundlesExtError
+
+_LOCK_TRIES = 5  # a cleanup removing the file between our open and our lock, this many times in a row
 
 
 def make_bundle_version(version: str, data: dict[str, Any] | None = None) -> Any:
@@ -24,7 +36,7 @@ def mark_version_in_use(bundle_name: str, version: str) -> None:
     neither among the newest ``stale_bundle_cleanup_min_versions`` nor used within
     ``stale_bundle_cleanup_age_threshold``. The timestamp is written in place, as Airflow's own
     ``BundleVersionLock`` does: replacing the file would move it to a new inode and drop the
-    shared ``flock`` that running tasks (and :class:`PublishedVersionHold`) keep on it, and a temp
+    shared ``flock`` that running tasks (and :class:`VersionHolds`) keep on it, and a temp
     file in the tracking dir would be taken for a version by the cleanup.
     Never raises: failing to record use must not fail a refresh.
     """
@@ -40,28 +52,118 @@ def mark_version_in_use(bundle_name: str, version: str) -> None:
             fh.write(pendulum.now(tz=pendulum.UTC).isoformat())
 
 
-class PublishedVersionHold:
-    """Protect the published version from Airflow's stale-version cleanup, whatever its settings.
+def _hold(bundle_name: str, version: str) -> IO[str] | None:
+    """Touch the tracking file of ``version`` and take a shared ``flock`` on it, as a running task does.
 
-    The tracking file is touched (newest used version) and held with a shared ``flock``, as a
-    running task holds its version: the cleanup takes an exclusive non-blocking lock and skips a
-    version it cannot lock. Touching alone is not enough with
-    ``stale_bundle_cleanup_min_versions = 0`` and a zero age threshold. Each call takes the new
-    hold before releasing the previous one.
+    Airflow's cleanup takes the exclusive lock (non-blocking) *before* it ``rmtree``s the version
+    and removes the tracking file, and holds it until both are done. So once this returns:
+
+    - if a cleanup was removing the version, it has finished (the shared lock waited for it), and
+      ``versions/<v>`` is gone entirely rather than half-deleted;
+    - no later cleanup can remove it while the returned handle stays open.
+
+    The lock is checked to be on the file that is at the path now (a cleanup may have removed
+    the one we opened). ``None`` when the tracking dir is unusable: the caller goes on unheld.
+    """
+    from airflow.dag_processing.bundles.base import get_bundle_tracking_file
+
+    path = get_bundle_tracking_file(bundle_name=bundle_name, version=version)
+    for _ in range(_LOCK_TRIES):
+        mark_version_in_use(bundle_name, version)
+        try:
+            handle = open(path)  # noqa: SIM115 - the lock lives as long as the handle
+        except OSError:
+            return None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH)  # waits while a cleanup holds LOCK_EX
+            if os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino:
+                return handle
+        except OSError:
+            pass
+        handle.close()
+    return None
+
+
+@contextlib.contextmanager
+def version_held(bundle_name: str, version: str) -> Iterator[None]:
+    """Hold ``version`` against stale cleanup for the block (check for its tree, build, use it)."""
+    handle = _hold(bundle_name, version)
+    try:
+        yield
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+class VersionHolds:
+    """The versions a processor-side bundle holds against stale cleanup, whatever its settings.
+
+    A refresh holds its *target* version before it looks for that tree on disk (a revert to an
+    old version that a cleanup is deleting) and keeps holding only the published one afterwards.
+    Touching alone is not enough with ``stale_bundle_cleanup_min_versions = 0`` and a zero age
+    threshold: the held ``flock`` makes the cleanup skip the version.
     """
 
-    def __init__(self) -> None:
-        self._handle: IO[str] | None = None
+    def __init__(self, bundle_name: str) -> None:
+        self.bundle_name = bundle_name
+        self._handles: dict[str, IO[str]] = {}
 
-    def hold(self, bundle_name: str, version: str) -> None:
-        mark_version_in_use(bundle_name, version)
-        from airflow.dag_processing.bundles.base import get_bundle_tracking_file
-
-        try:
-            handle = open(get_bundle_tracking_file(bundle_name=bundle_name, version=version))  # noqa: SIM115
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
+    def hold(self, version: str) -> None:
+        """Hold ``version`` (again: the use timestamp is refreshed on every call)."""
+        handle = self._handles.get(version)
+        if handle is not None and _still_at_path(handle, self.bundle_name, version):
+            mark_version_in_use(self.bundle_name, version)
             return
-        previous, self._handle = self._handle, handle
-        if previous is not None:
-            previous.close()
+        new = _hold(self.bundle_name, version)
+        if handle is not None:
+            handle.close()
+            del self._handles[version]
+        if new is not None:
+            self._handles[version] = new
+
+    def keep_only(self, version: str | None) -> None:
+        """Release every hold but ``version``'s."""
+        for held in [v for v in self._handles if v != version]:
+            self._handles.pop(held).close()
+
+
+def _still_at_path(handle: IO[str], bundle_name: str, version: str) -> bool:
+    from airflow.dag_processing.bundles.base import get_bundle_tracking_file
+
+    try:
+        path = get_bundle_tracking_file(bundle_name=bundle_name, version=version)
+        return os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def counting_failures(metrics: Any, log: Any, on_failure: Callable[[], None] | None = None) -> Iterator[None]:
+    """Count (``refresh_failures``) and log a failed refresh, then let the error propagate."""
+    try:
+        yield
+    except Exception as exc:
+        metrics.incr("refresh_failures")
+        log.warning("refresh failed", error=str(exc), error_type=type(exc).__name__)
+        if on_failure is not None:
+            on_failure()
+        raise
+
+
+def initialize_or_serve_published(
+    refresh: Callable[[], None], published: Callable[[], str | None], log: Any
+) -> None:
+    """Run the first refresh; if it fails and a version is published, keep serving that one.
+
+    A processor restarted while the source is down (S3 outage, unreachable git remote, expired
+    credential) then parses the published tree instead of leaving the bundle uninitialized and
+    retrying (and blocking the processor loop) every ``bundle_refresh_check_interval``. The
+    error was logged and counted by the refresh; the next refresh retries.
+    """
+    try:
+        refresh()
+    except (BundlesExtError, OSError) as exc:
+        version = published()
+        if version is None:
+            raise
+        log.warning("initial refresh failed, serving published version", version=version, error=str(exc))

@@ -25,7 +25,7 @@ from typing import Any
 import structlog
 from airflow.dag_processing.bundles.base import BaseDagBundle
 
-from airflow_bundles_ext.bundles._common import PublishedVersionHold, make_bundle_version
+from airflow_bundles_ext.bundles._common import VersionHolds, make_bundle_version
 from airflow_bundles_ext.bundles.git_io import DEFAULT_TIMEOUT, GitAuth, GitRunner
 from airflow_bundles_ext.bundles.git_store import GitStore
 from airflow_bundles_ext.bundles.git_submodules import checkout_submodules
@@ -97,7 +97,7 @@ class GitDagBundle(BaseDagBundle):
         self._log = structlog.get_logger(__name__).bind(bundle_name=self.name, tracking_ref=tracking_ref)
         self._auth: tuple[str, GitAuth] | None = None
         self._fetch_count = 0
-        self._published_hold = PublishedVersionHold()
+        self._published_hold = VersionHolds(self.name)
 
     def __repr__(self) -> str:
         ref, version = self.tracking_ref, self.version
@@ -165,14 +165,16 @@ class GitDagBundle(BaseDagBundle):
         sha = resolved.sha
         published = self._store_versions.published_version()
         if sha == published:
-            self._published_hold.hold(self.name, sha)
+            self._published_hold.hold(sha)
+            self._published_hold.keep_only(sha)
             return False
         fetched = False
         if not self._store_versions.has(sha):
             sha = self._with_store_repair(store, lambda s: self._fetch_tracked(s, resolved))
             fetched = True
         self._store_versions.publish(sha)
-        self._published_hold.hold(self.name, sha)
+        self._published_hold.hold(sha)
+        self._published_hold.keep_only(sha)
         self._log.info("published", version=sha, previous=published, ref=resolved.refname)
         self._maybe_gc(store)
         return fetched

@@ -11,8 +11,9 @@ A drop-in for ``airflow.providers.amazon.aws.bundles.s3.S3DagBundle`` (same kwar
 
 Refresh, as a list of steps (all under the bundle lock)::
 
-    sweep crash debris -> read the published version and its local manifest -> LIST
-    -> same version? done -> refuse an unexpected empty listing -> diff
+    sweep crash debris -> the published version and its manifest (cached in memory) -> LIST
+    -> hold the listed version against stale cleanup -> same version? done
+    -> refuse key collisions and an unexpected empty listing -> built before? publish it
     -> stage: link unchanged, GET added/changed (verified), PUT manifest -> rename -> publish
 
 See docs/s3-bundle.md for configuration, IAM and limits.
@@ -20,8 +21,6 @@ See docs/s3-bundle.md for configuration, IAM and limits.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -32,15 +31,29 @@ import structlog
 from airflow.dag_processing.bundles.base import BaseDagBundle
 
 from airflow_bundles_ext.bundles import s3_io
-from airflow_bundles_ext.bundles._common import PublishedVersionHold, make_bundle_version, mark_version_in_use
+from airflow_bundles_ext.bundles._common import (
+    VersionHolds,
+    counting_failures,
+    initialize_or_serve_published,
+    make_bundle_version,
+    mark_version_in_use,
+    version_held,
+)
 from airflow_bundles_ext.bundles.s3_local import LocalManifests, link_unchanged
+from airflow_bundles_ext.bundles.s3_versions import (
+    DEFAULT_MANIFEST_ROOT,
+    MANIFEST_ROOT_PREFIX,
+    list_manifest,
+    raise_if_unavailable,
+    stored_manifest,
+)
 from airflow_bundles_ext.core import manifest as mf
 from airflow_bundles_ext.core.paths import check_segment
-from airflow_bundles_ext.errors import BundleConfigError, EmptySourceRefusedError, VersionUnavailableError
+from airflow_bundles_ext.errors import BundleConfigError, EmptySourceRefusedError
 from airflow_bundles_ext.metrics import BundleMetrics
 from airflow_bundles_ext.publish import VersionStore
 
-DEFAULT_MANIFEST_ROOT = "_airflow_bundles_ext/manifests"
+__all__ = ["DEFAULT_MANIFEST_ROOT", "S3DagBundle"]
 
 
 class S3DagBundle(BaseDagBundle):
@@ -50,10 +63,12 @@ class S3DagBundle(BaseDagBundle):
     :param prefix: key prefix of the bundle ("" = whole bucket); a trailing slash is optional.
     :param aws_conn_id: Airflow AWS connection (endpoint_url, region, role all honoured).
     :param manifest_prefix: where version manifests are stored in the same bucket; default
-        ``_airflow_bundles_ext/manifests/<bundle name>/``. Keys under it are never bundle files.
+        ``_airflow_bundles_ext/manifests/<bundle name>/``. Keys under it, and under
+        ``_airflow_bundles_ext/manifests/`` whatever it is, are never bundle files.
     :param max_workers: parallel downloads (one client, this many pooled connections).
     :param allow_empty: publish an empty listing even when the published version has files.
-    :param max_attempts: total attempts per request (botocore standard retry mode).
+    :param max_attempts: total attempts per request (botocore standard retry mode), and per
+        object download including re-requests of a body that broke mid-stream.
     :param connect_timeout: / :param read_timeout: seconds, per request.
     """
 
@@ -75,14 +90,20 @@ class S3DagBundle(BaseDagBundle):
     ) -> None:
         super().__init__(**kwargs)
         where = f"bundle {self.name!r}"
+        check_segment(self.name, what="bundle name")  # it becomes a directory and a key prefix
         if self.version is not None:
             check_segment(self.version, what="bundle version")
         self.bucket_name = _require(bucket_name, where, "bucket_name")
         self.prefix = prefix or ""
         self.list_prefix = self.prefix.strip("/") + "/" if self.prefix.strip("/") else ""
         self.manifest_prefix = _manifest_prefix(manifest_prefix, self.name, where)
-        if self.list_prefix and self.list_prefix.startswith(self.manifest_prefix):
-            raise BundleConfigError(where, "prefix lies inside manifest_prefix; choose apart", key="prefix")
+        for manifests in (MANIFEST_ROOT_PREFIX, self.manifest_prefix):
+            if self.list_prefix.startswith(manifests):
+                raise BundleConfigError(
+                    where,
+                    f"lies inside the manifest prefix {manifests!r}; choose a prefix apart",
+                    key="prefix",
+                )
         self.aws_conn_id = aws_conn_id
         self.max_workers = _bounded(max_workers, 1, 128, where, "max_workers")
         self.max_attempts = _bounded(max_attempts, 1, 20, where, "max_attempts")
@@ -90,7 +111,8 @@ class S3DagBundle(BaseDagBundle):
         self.connect_timeout, self.read_timeout = float(connect_timeout), float(read_timeout)
         self._store = VersionStore(self.base_dir, self.versions_dir)
         self._manifests = LocalManifests(self.base_dir)
-        self._published_hold = PublishedVersionHold()
+        self._holds = VersionHolds(self.name)
+        self._published_manifest: mf.Manifest | None = None  # of the published version, once read
         self._metrics = BundleMetrics("s3", self.name)
         self._log = structlog.get_logger(__name__).bind(bundle_name=self.name, bucket=self.bucket_name)
 
@@ -114,12 +136,19 @@ class S3DagBundle(BaseDagBundle):
         return make_bundle_version(version, data)
 
     def initialize(self) -> None:
-        self.refresh()
+        if self.version is None:
+            initialize_or_serve_published(self.refresh, self._store.published_version, self._log)
+        else:
+            self.refresh()
         super().initialize()
 
     def refresh(self) -> None:
         """Publish the bucket's current content; on a pinned instance, make sure its version exists."""
-        with self._metrics.timer("refresh_duration"), self._count_failures(), self.lock():
+        with (
+            self._metrics.timer("refresh_duration"),
+            counting_failures(self._metrics, self._log),
+            self.lock(),
+        ):
             self._store.sweep()
             if self.version is not None:
                 self._ensure_pinned(self.version)
@@ -145,30 +174,33 @@ class S3DagBundle(BaseDagBundle):
 
     def _refresh_published(self) -> None:
         published = self._store.published_version()
-        previous = self._manifests.load(published) or mf.EMPTY
-        target = mf.carry_version_ids(previous, self._list())
+        previous = self._manifest_of_published(published)
+        listed = list_manifest(self._objects, self.list_prefix, self.manifest_prefix)
+        target = mf.carry_version_ids(previous, listed)
         self._metrics.gauge("objects_listed", len(target))
-        if target.version != published:
-            self._refuse_unexpected_empty(target, published)
-            self._build(target, previous, published, pinned=False)
-            self._store.publish(target.version)
-            self._log.info("version published", version=target.version, previous=published)
+        # Held before looking for its tree: a stale cleanup may be deleting an old tree we revert to.
+        self._holds.hold(target.version)
+        try:
+            if target.version == published:
+                self._published_manifest = target
+            else:
+                self._check_publishable(target, published)
+                self._published_manifest = self._build(target, previous, published, pinned=False)
+                self._store.publish(target.version)
+                self._log.info("version published", version=target.version, previous=published)
+        finally:
+            self._holds.keep_only(self._store.published_version())
         self._manifests.prune({target.version}, self.versions_dir)
-        self._published_hold.hold(self.name, target.version)
 
-    def _list(self) -> mf.Manifest:
-        entries = []
-        for obj in self._objects.list(self.list_prefix):
-            if obj.key.startswith(self.manifest_prefix):
-                continue
-            rel = mf.relative_key(obj.key, self.list_prefix)
-            if rel is not None:
-                entries.append(mf.Entry(path=rel, etag=obj.etag, size=obj.size))
-        listed = mf.manifest_of(entries)
-        mf.check_collisions(listed, f"s3://{self.bucket_name}/{self.list_prefix}")
-        return listed
+    def _manifest_of_published(self, published: str | None) -> mf.Manifest:
+        cached = self._published_manifest
+        if cached is not None and cached.version == published:
+            return cached
+        return self._manifests.load(published) or mf.EMPTY
 
-    def _refuse_unexpected_empty(self, target: mf.Manifest, published: str | None) -> None:
+    def _check_publishable(self, target: mf.Manifest, published: str | None) -> None:
+        """Refuse key collisions and an emptied prefix (checked only when the version changed)."""
+        mf.check_collisions(target, f"s3://{self.bucket_name}/{self.list_prefix}")
         if len(target) or self.allow_empty or published is None:
             return
         if not any(self._store.version_dir(published).iterdir()):
@@ -183,11 +215,17 @@ class S3DagBundle(BaseDagBundle):
 
     def _build(
         self, target: mf.Manifest, base: mf.Manifest, base_version: str | None, *, pinned: bool
-    ) -> None:
-        """Stage ``target``: carry over what ``base`` has, download the rest, store its manifest."""
+    ) -> mf.Manifest:
+        """Stage ``target``: carry over what ``base`` has, download the rest, store its manifest.
+
+        Returns the manifest of the tree (with the VersionIds the GETs reported). The caller
+        holds ``target.version`` against stale cleanup, so a tree found on disk is complete.
+        """
         version = target.version
-        if self._store.has(version) and self._manifests.load(version) is not None:
-            return  # built before (a revert, or a pinned worker on this host); trees never change
+        if self._store.has(version):
+            built = self._manifests.load(version)
+            if built is not None:
+                return built  # built before (a revert, or a pinned worker on this host); trees never change
         change = mf.diff(base, target)
         base_dir = self._store.version_dir(base_version) if base_version else None
         with self._store.stage(version) as staging:
@@ -206,6 +244,7 @@ class S3DagBundle(BaseDagBundle):
             carried=len(change.unchanged) - len(missing),
             removed=len(change.removed),
         )
+        return final
 
     def _download(self, target: mf.Manifest, paths: list[str], staging: Path, pinned: bool) -> list[_Got]:
         prefix = self.list_prefix
@@ -229,36 +268,20 @@ class S3DagBundle(BaseDagBundle):
     # --- pinned versions (workers) ---------------------------------------------------------
 
     def _ensure_pinned(self, version: str) -> None:
-        if not self._store.has(version):
-            target = self._fetch_manifest(version)
-            published = self._store.published_version()
-            base = self._manifests.load(published) or mf.EMPTY
-            try:
-                self._build(target, base, published, pinned=True)
-            except s3_io.S3RequestError as exc:
-                _raise_if_unavailable(version, exc)
-                raise
+        with version_held(self.name, version):  # a tree found on disk is not being deleted
+            if not self._store.has(version):
+                self._build_pinned(version)
         mark_version_in_use(self.name, version)
 
-    def _fetch_manifest(self, version: str) -> mf.Manifest:
-        key = self.manifest_key(version)
+    def _build_pinned(self, version: str) -> None:
+        target = stored_manifest(self._objects, self.manifest_key(version), version, self.list_prefix)
+        published = self._store.published_version()
+        base = self._manifests.load(published) or mf.EMPTY
         try:
-            data = self._objects.get_bytes(key)
+            self._build(target, base, published, pinned=True)
         except s3_io.S3RequestError as exc:
-            _raise_if_unavailable(version, exc)
+            raise_if_unavailable(version, exc)
             raise
-        try:
-            stored = mf.loads(data, source=f"s3://{self.bucket_name}/{key}")
-        except ValueError as exc:
-            raise VersionUnavailableError(
-                f"cannot rebuild version {version}: {exc}; run with a newer version"
-            ) from exc
-        if stored.manifest.version != version or stored.prefix != self.list_prefix:
-            raise VersionUnavailableError(
-                f"cannot rebuild version {version}: s3://{self.bucket_name}/{key} describes version "
-                f"{stored.manifest.version} of prefix {stored.prefix!r}; was the bundle's prefix changed?"
-            )
-        return stored.manifest
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -273,39 +296,11 @@ class S3DagBundle(BaseDagBundle):
         )
         return s3_io.S3Objects(client, self.bucket_name, max_attempts=self.max_attempts)
 
-    @contextlib.contextmanager
-    def _count_failures(self) -> Iterator[None]:
-        try:
-            yield
-        except Exception as exc:
-            self._metrics.incr("refresh_failures")
-            self._log.warning("refresh failed", error=str(exc), error_type=type(exc).__name__)
-            raise
-
 
 @dataclass(frozen=True)
 class _Got:
     path: str
     version_id: str | None
-
-
-_UNAVAILABLE_WHY = {
-    "NoSuchKey": "its manifest or one of its objects no longer exists in the bucket",
-    "AccessDenied": "the connection may not read it (needs s3:GetObject and s3:GetObjectVersion)",
-    "PreconditionFailed": "the bucket is not versioned and an object changed since that version was built",
-    "NoSuchVersion": "an object version it needs was deleted",
-}
-
-
-def _raise_if_unavailable(version: str, exc: s3_io.S3RequestError) -> None:
-    """Turn "this version cannot be rebuilt" errors into ours; transient ones stay S3 errors."""
-    why = _UNAVAILABLE_WHY.get(exc.code)
-    if why is None:
-        return
-    raise VersionUnavailableError(
-        f"cannot rebuild bundle version {version}: {exc.url}: {exc.code}: {why}; "
-        "enable bucket versioning to keep old versions rebuildable, or rerun on the latest version"
-    ) from exc
 
 
 def _require(value: Any, where: str, key: str) -> str:

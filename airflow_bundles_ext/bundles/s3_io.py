@@ -9,7 +9,8 @@ A download writes to a temp file next to its destination (inside the staging tre
 size and, when the ETag is a plain MD5 of the body, the MD5; only then is it renamed into
 place. A truncated or corrupted body therefore never reaches a tree that can be published.
 Retries: botocore's standard mode retries requests (5xx, throttling, resets) up to
-``max_attempts``; a body that breaks while streaming is re-requested up to the same bound.
+``max_attempts``; a body that breaks while streaming is re-requested from what is left of the
+same per-object budget (see :meth:`S3Objects.fetch`).
 """
 
 from __future__ import annotations
@@ -172,14 +173,21 @@ class S3Objects:
             raise translate("PutObject", self.bucket, key, exc) from exc
 
     def fetch(self, job: Fetch) -> Fetched:
-        """Download one object to ``job.dest`` (verified); re-request when the body breaks mid-stream."""
-        for attempt in range(1, self.max_attempts + 1):
+        """Download one object to ``job.dest`` (verified); re-request when the body breaks mid-stream.
+
+        One budget of ``max_attempts`` per object covers botocore's retries (reported in
+        ``RetryAttempts``) and our re-requests of a broken body: a body is re-requested only while
+        attempts remain, so an object costs at most ``2 * max_attempts - 1`` GETs, not
+        ``max_attempts ** 2``.
+        """
+        used = 0
+        while True:
             try:
                 return self._fetch_once(job)
             except _StreamBroken as broken:
-                if attempt == self.max_attempts:
+                used += 1 + broken.retries
+                if used >= self.max_attempts:
                     raise translate("GetObject", self.bucket, job.key, broken.cause) from broken.cause
-        raise AssertionError("unreachable")
 
     def _fetch_once(self, job: Fetch) -> Fetched:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": job.key}
@@ -191,10 +199,11 @@ class S3Objects:
             response = self.client.get_object(**kwargs)
         except _foreign_errors() as exc:
             raise translate("GetObject", self.bucket, job.key, exc) from exc
+        retries = int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0) or 0)
         md5 = _md5_if_meaningful(job.etag, response)
         tmp = job.dest.parent / f".{job.dest.name}.{secrets.token_hex(6)}.abx-part"
         try:
-            written = self._stream(response["Body"], tmp, md5)
+            written = self._stream(response["Body"], tmp, md5, retries)
             self._verify(job, written, md5)
             os.replace(tmp, job.dest)
         finally:
@@ -202,7 +211,7 @@ class S3Objects:
                 tmp.unlink()
         return Fetched(key=job.key, version_id=response.get("VersionId"), size=written)
 
-    def _stream(self, body: Any, tmp: Path, md5: Any) -> int:
+    def _stream(self, body: Any, tmp: Path, md5: Any, retries: int) -> int:
         written = 0
         try:
             fh = open(tmp, "wb")  # noqa: SIM115 - closed below, errors split by side
@@ -213,7 +222,7 @@ class S3Objects:
                 try:
                     chunk = body.read(_CHUNK)
                 except _foreign_errors() as exc:
-                    raise _StreamBroken(exc) from exc
+                    raise _StreamBroken(exc, retries) from exc
                 if not chunk:
                     return written
                 if md5 is not None:
@@ -235,9 +244,9 @@ class S3Objects:
 
 
 class _StreamBroken(Exception):
-    def __init__(self, cause: BaseException) -> None:
+    def __init__(self, cause: BaseException, retries: int) -> None:
         super().__init__(str(cause))
-        self.cause = cause
+        self.cause, self.retries = cause, retries
 
 
 def _md5_if_meaningful(etag: str, response: dict[str, Any]) -> Any:

@@ -15,10 +15,11 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
-from airflow_bundles_ext.core.paths import file_dir_collisions, safe_relative_path
+from airflow_bundles_ext.core.paths import safe_relative_path
 from airflow_bundles_ext.errors import UnsafePathError
 
 FORMAT = 1
@@ -47,8 +48,9 @@ class Manifest:
     def __len__(self) -> int:
         return len(self.entries)
 
-    @property
+    @cached_property
     def version(self) -> str:
+        """The content hash, computed once per manifest (manifests are immutable)."""
         return content_version(self.entries.values())
 
     @property
@@ -103,15 +105,33 @@ def relative_key(key: str, list_prefix: str) -> str | None:
     rel = key[len(list_prefix) :]
     if rel == "" or rel.endswith("/"):
         return None
-    safe_relative_path(rel, what=f"object key {key!r} (bundle path {rel!r})")
+    if _maybe_unsafe(rel):  # the full check only for keys that can fail it: this runs per listed key
+        safe_relative_path(rel, what=f"object key {key!r} (bundle path {rel!r})")
     return rel
 
 
+def _maybe_unsafe(rel: str) -> bool:
+    """False only for keys that :func:`safe_relative_path` surely accepts (cheap string tests)."""
+    return rel[0] == "/" or "//" in rel or "\\" in rel or "\x00" in rel or "/." in "/" + rel
+
+
 def check_collisions(manifest: Manifest, list_prefix: str) -> None:
-    """Refuse paths that are both a file and a directory (``a/b`` and ``a/b/c``)."""
-    clashes = file_dir_collisions(safe_relative_path(p) for p in manifest.entries)
+    """Refuse paths that are both a file and a directory (``a/b`` and ``a/b/c``).
+
+    String and set arithmetic only (no path objects): every parent directory of every path is
+    collected once, and a clash is a path that is also such a directory.
+    """
+    files = manifest.entries.keys()
+    dirs: set[str] = set()
+    for path in files:
+        cut = path.rfind("/")
+        while cut > 0 and path[:cut] not in dirs:
+            dirs.add(path[:cut])
+            cut = path.rfind("/", 0, cut)
+    clashes = sorted(dirs.intersection(files))
     if clashes:
-        file, under = clashes[0]
+        file = clashes[0]
+        under = next(p for p in files if p.startswith(file + "/"))
         raise UnsafePathError(
             f"object key collision: {list_prefix}{file} is a file and also a directory of "
             f"{list_prefix}{under} ({len(clashes)} collision(s)); rename or delete one of them"
@@ -133,13 +153,17 @@ def diff(old: Manifest, new: Manifest) -> ManifestDiff:
 
 def carry_version_ids(old: Manifest, new: Manifest) -> Manifest:
     """``new`` with each unchanged entry's ``version_id`` taken from ``old`` (a listing has none)."""
-    entries = []
+    entries = dict(new.entries)
     for path, entry in new.entries.items():
         before = old.entries.get(path)
-        if before is not None and entry.version_id is None and before.same_content(entry):
-            entry = replace(entry, version_id=before.version_id)
-        entries.append(entry)
-    return manifest_of(entries)
+        if (
+            before is not None
+            and before.version_id
+            and entry.version_id is None
+            and before.same_content(entry)
+        ):
+            entries[path] = replace(entry, version_id=before.version_id)
+    return Manifest(MappingProxyType(entries))  # same paths in the same order: no re-sort
 
 
 def with_version_ids(manifest: Manifest, version_ids: Mapping[str, str | None]) -> Manifest:
@@ -153,10 +177,6 @@ def with_version_ids(manifest: Manifest, version_ids: Mapping[str, str | None]) 
 def normalise_version_id(value: str | None) -> str | None:
     """S3 reports ``"null"`` for objects written while the bucket was unversioned."""
     return None if value in (None, "", "null") else value
-
-
-def normalise_etag(value: str) -> str:
-    return value.strip().strip('"')
 
 
 def dumps(manifest: Manifest, *, bucket: str, prefix: str) -> bytes:

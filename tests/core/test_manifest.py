@@ -84,7 +84,8 @@ def test_relative_key(key, expected):
 
 
 @pytest.mark.parametrize(
-    "key", ["dags/../etc/passwd", "dags//a.py", "dags/./a.py", "dags/a\\b.py", "/abs.py"]
+    "key",
+    ["dags/../etc/passwd", "dags//a.py", "dags/./a.py", "dags/a\\b.py", "/abs.py", "dags/a/..", "dags/x\x00"],
 )
 def test_relative_key_refuses_unsafe_keys_naming_them(key):
     with pytest.raises(UnsafePathError) as err:
@@ -95,6 +96,19 @@ def test_relative_key_refuses_unsafe_keys_naming_them(key):
 def test_file_directory_collision_is_refused_naming_both_keys():
     with pytest.raises(UnsafePathError, match=r"s3://b/p/a is a file and also a directory of s3://b/p/a/b"):
         mf.check_collisions(m(("a", "e", 1), ("a/b", "e", 1)), "s3://b/p/")
+
+
+def test_deep_collision_is_found_and_near_names_are_not_collisions():
+    with pytest.raises(
+        UnsafePathError, match=r"x/a/b is a file and also a directory of x/a/b/c/d \(1 collision"
+    ):
+        mf.check_collisions(m(("a/b", "e", 1), ("a/b/c/d", "e", 1), ("a/bc", "e", 1)), "x/")
+    mf.check_collisions(m(("a/b", "e", 1), ("a/bc/d", "e", 1), ("a/b.py", "e", 1), ("ab/c", "e", 1)), "x/")
+
+
+def test_manifest_version_is_computed_once():
+    manifest = m(("a", "e", 1))
+    assert manifest.version is manifest.version
 
 
 def test_dumps_loads_round_trip_keeps_entries_and_location():

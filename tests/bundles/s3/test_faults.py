@@ -14,11 +14,11 @@ GOOD = {"a.py": "a = 1\n", "pkg/b.py": "b = 1\n"}
 def published(bucket, make_bundle):
     """A bundle with GOOD published, and one changed object waiting in the bucket.
 
-    The rig's "reset" fault leaves the client waiting for a response (no RST reaches it), so a
-    short read_timeout turns it into the timeout case, which is a fault worth testing too.
+    The bundle keeps the default read_timeout: the rig's "reset" fault drops the connection at
+    once and "truncate" closes it after part of the body, so no fault here waits for a timeout.
     """
     bucket.put(GOOD)
-    bundle = make_bundle(read_timeout=2)
+    bundle = make_bundle()
     bundle.initialize()
     bucket.put({"a.py": "a = 2\n"})
     return bundle
@@ -68,6 +68,31 @@ def test_one_transient_get_fault_is_retried(s3, published, fault):
     published.refresh()
     assert (published.path / "a.py").read_text() == "a = 2\n"
     assert s3.counts().op("GetObject") >= 2
+
+
+def test_retries_and_re_requests_of_a_broken_body_share_one_budget(s3, published):
+    """Every GET first fails with SlowDown (botocore retries), then its body breaks (we re-request):
+    max_attempts=2 allows two GETs in all, not two per re-request."""
+    throttled_then_cut = [
+        {"op": "GetObject", "key": r"a\.py$", "times": 1, "status": 503, "code": "SlowDown"},
+        {"op": "GetObject", "key": r"a\.py$", "times": 1, "action": "truncate"},
+    ]
+    s3.add_faults(*throttled_then_cut * 3)
+    s3.reset_counts()
+    with pytest.raises(S3SourceError, match=r"s3://dag-bucket/dags/a\.py"):
+        published.refresh()
+    assert s3.counts().op("GetObject") == 2
+
+
+def test_restart_while_s3_is_down_serves_the_published_version(s3, published, make_bundle):
+    before = published.get_current_version().version
+    s3.add_faults({"op": "ListObjectsV2", "times": -1, "status": 503, "code": "ServiceUnavailable"})
+    restarted = make_bundle()
+    restarted.initialize()
+    assert restarted.is_initialized
+    assert_untouched(restarted, before)
+    with pytest.raises(S3SourceError):
+        make_bundle(name="never-published").initialize()  # nothing to serve: the error stands
 
 
 def test_list_fault_names_the_prefix(s3, published):

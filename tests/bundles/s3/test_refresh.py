@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import pytest
 
-from airflow_bundles_ext.errors import EmptySourceRefusedError
+from airflow_bundles_ext.errors import EmptySourceRefusedError, UnsafePathError
 from tests.bundles.s3.conftest import tree
+from tests.bundles.stale_cleanup import CleanupInProgress, race_cleanup
 
 DAGS = {"a.py": "a = 1\n", "pkg/b.py": "b = 1\n", "pkg/deep/c.py": "c = 1\n"}
 
@@ -113,6 +115,46 @@ def test_empty_prefix_mirrors_the_bucket_without_the_manifests(bucket, make_bund
     assert tree(bundle.path) == {"root.py": b"r = 2\n", "sub/x.py": b"x = 1\n"}
 
 
+def test_two_whole_bucket_bundles_on_one_bucket_keep_their_versions(s3, bucket, make_bundle):
+    """Each writes its manifests into the bucket the other one lists: neither may take them for DAGs."""
+    bucket.put({"root.py": "r = 1\n"}, prefix="")
+    first, second = make_bundle(name="whole-a", prefix=""), make_bundle(name="whole-b", prefix="")
+    first.initialize()
+    second.initialize()
+    first.refresh()
+    versions = (first.get_current_version().version, second.get_current_version().version)
+    s3.reset_counts()
+    second.refresh()
+    first.refresh()
+    assert (first.get_current_version().version, second.get_current_version().version) == versions
+    assert s3.counts().op("PutObject") == 0
+    assert tree(first.path) == tree(second.path) == {"root.py": b"r = 1\n"}
+
+
+def test_no_change_refresh_hashes_once_and_reads_no_local_manifest(bucket, make_bundle, monkeypatch):
+    """The processor's hot path: LIST, one hash of the listing, compare; nothing else per object."""
+    from airflow_bundles_ext.bundles import s3_local
+    from airflow_bundles_ext.core import manifest as mf
+
+    bucket.put(DAGS)
+    bundle = make_bundle()
+    bundle.initialize()
+    calls: Counter[str] = Counter()
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(mf, "content_version", counted("hash", mf.content_version))
+    monkeypatch.setattr(mf, "check_collisions", counted("collisions", mf.check_collisions))
+    monkeypatch.setattr(s3_local.LocalManifests, "load", counted("load", s3_local.LocalManifests.load))
+    bundle.refresh()
+    assert calls == {"hash": 1}
+
+
 def test_folder_marker_objects_are_skipped(bucket, make_bundle):
     bucket.put({"": b"", "empty/": b"", "real.py": "r = 1\n"})
     bundle = make_bundle()
@@ -158,6 +200,7 @@ def test_constructor_does_no_io(s3, bundle_storage):
         ({"max_workers": 0}, "max_workers"),
         ({"manifest_prefix": "/abs"}, "manifest_prefix"),
         ({"prefix": "m/x", "manifest_prefix": "m"}, "prefix"),
+        ({"prefix": "_airflow_bundles_ext/manifests/other"}, "prefix"),
     ],
 )
 def test_invalid_kwargs_are_refused_naming_the_key(bundle_storage, kwargs, key):
@@ -167,6 +210,14 @@ def test_invalid_kwargs_are_refused_naming_the_key(bundle_storage, kwargs, key):
     with pytest.raises(BundleConfigError) as err:
         S3DagBundle(name="x", **{"bucket_name": "b", **kwargs})
     assert err.value.key == key
+
+
+def test_unsafe_bundle_name_is_refused_before_anything_is_written(bundle_storage, tmp_path):
+    from airflow_bundles_ext.bundles.s3 import S3DagBundle
+
+    with pytest.raises(UnsafePathError, match="bundle name"):
+        S3DagBundle(name="../../escape", bucket_name="b")
+    assert list(bundle_storage.iterdir()) == [] and not (tmp_path / "escape").exists()
 
 
 def test_published_version_is_marked_in_use_for_stale_cleanup(bucket, make_bundle, bundle_storage):
@@ -213,3 +264,18 @@ def test_a_task_using_the_published_version_does_not_expose_it_to_stale_cleanup(
         task_side.initialize()
     BundleUsageTrackingManager()._remove_stale_bundle_versions_for_bundle(bundle_name="s3dags")
     assert (processor_side.path / "a.py").read_text() == "1"
+
+
+def test_revert_to_a_version_that_stale_cleanup_is_removing_rebuilds_it(bucket, make_bundle):
+    """The refresh waits for the cleanup instead of publishing a tree that is being deleted."""
+    bucket.put({"a.py": "1\n", "b.py": "b\n"})
+    bundle = make_bundle()
+    bundle.initialize()
+    first = bundle.get_current_version().version
+    bucket.put({"a.py": "2\n"})
+    bundle.refresh()
+    bucket.put({"a.py": "1\n"})  # back to the first content, so to the first version
+    cleanup = CleanupInProgress("s3dags", first, bundle.versions_dir / first)
+    race_cleanup(cleanup, bundle.refresh)
+    assert bundle.get_current_version().version == first
+    assert tree(bundle.path) == {"a.py": b"1\n", "b.py": b"b\n"}

@@ -18,15 +18,23 @@ so Airflow's stale-version cleanup can delete them with ``rmtree`` and nothing i
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import structlog
 from airflow.dag_processing.bundles.base import BaseDagBundle
 
-from airflow_bundles_ext.bundles._common import VersionHolds, make_bundle_version
-from airflow_bundles_ext.bundles.git_io import DEFAULT_TIMEOUT, GitAuth, GitRunner
+from airflow_bundles_ext.bundles._common import (
+    VersionHolds,
+    counting_failures,
+    initialize_or_serve_published,
+    make_bundle_version,
+    mark_version_in_use,
+    version_held,
+)
+from airflow_bundles_ext.bundles.git_io import DEFAULT_TIMEOUT, GitAuth, GitCommandError, GitRunner
 from airflow_bundles_ext.bundles.git_store import GitStore
 from airflow_bundles_ext.bundles.git_submodules import checkout_submodules
 from airflow_bundles_ext.core import refs
@@ -43,6 +51,7 @@ from airflow_bundles_ext.publish import VersionStore
 STORE_DIR = "store.git"
 MODULES_DIR = "modules"
 _GC_EVERY = 20  # fetches between ``git gc --auto`` checks
+_RENEW_BEFORE = timedelta(minutes=5)  # re-resolve a minted token (GitHub App) this long before it expires
 
 
 class GitDagBundle(BaseDagBundle):
@@ -96,8 +105,9 @@ class GitDagBundle(BaseDagBundle):
         self._metrics = BundleMetrics("git", self.name)
         self._log = structlog.get_logger(__name__).bind(bundle_name=self.name, tracking_ref=tracking_ref)
         self._auth: tuple[str, GitAuth] | None = None
+        self._view_repo_url: tuple[str | None] | None = None  # read from the connection once
         self._fetch_count = 0
-        self._published_hold = VersionHolds(self.name)
+        self._holds = VersionHolds(self.name)
 
     def __repr__(self) -> str:
         ref, version = self.tracking_ref, self.version
@@ -117,13 +127,13 @@ class GitDagBundle(BaseDagBundle):
     def view_url_template(self) -> str | None:
         if self._view_url_template:
             return self._view_url_template
-        return refs.view_url_template(self.repo_url, self.subdir)
+        return refs.view_url_template(self._repo_url_for_view(), self.subdir)
 
     def initialize(self) -> None:
         if self.version:
             self._initialize_pinned(self._pinned_sha())
         else:
-            self._initialize_tracking()
+            initialize_or_serve_published(self.refresh, self._store_versions.published_version, self._log)
         super().initialize()
 
     def refresh(self) -> None:
@@ -132,27 +142,31 @@ class GitDagBundle(BaseDagBundle):
                 f"cannot refresh bundle {self.name!r}: it is pinned to version {self.version}; "
                 "only the unpinned bundle follows tracking_ref"
             )
-        with self._metrics.timer("refresh_duration"), self.lock():
-            try:
-                fetched = self._sync()
-            except Exception:
-                self._metrics.incr("refresh_failures")
-                self._auth = None  # re-read the connection next time: the credential may have rotated
-                raise
+        with (
+            self._metrics.timer("refresh_duration"),
+            counting_failures(self._metrics, self._log, on_failure=self._forget_credentials),
+            self.lock(),
+        ):
+            fetched = self._retrying_auth(self._sync)
         self._metrics.incr("fetches" if fetched else "noop_refreshes")
 
     # --- steps ---------------------------------------------------------------------------------
 
-    def _initialize_tracking(self) -> None:
+    def _retrying_auth(self, sync: Callable[[], bool]) -> bool:
+        """Run ``sync``; if the remote refuses credentials read earlier, read them again and retry once.
+
+        Credentials are cached between refreshes; a rotated token or an expired GitHub App
+        token then fails once here instead of failing the refresh.
+        """
+        cached = self._auth is not None
         try:
-            self.refresh()
-        except (BundlesExtError, OSError) as exc:
-            published = self._store_versions.published_version()
-            if published is None:
+            return sync()
+        except GitCommandError as exc:
+            if exc.reason != "auth" or not cached:
                 raise
-            self._log.warning(
-                "initial refresh failed, serving published version", version=published, error=str(exc)
-            )
+            self._log.info("credentials refused, reading the git connection again", error=str(exc))
+            self._forget_credentials()
+            return sync()
 
     def _sync(self) -> bool:
         """Resolve, compare, fetch, build, publish. Returns whether anything was fetched."""
@@ -162,21 +176,22 @@ class GitDagBundle(BaseDagBundle):
 
     def _sync_with(self, store: GitStore) -> bool:
         resolved = self._resolve(store)
-        sha = resolved.sha
         published = self._store_versions.published_version()
-        if sha == published:
-            self._published_hold.hold(sha)
-            self._published_hold.keep_only(sha)
-            return False
-        fetched = False
-        if not self._store_versions.has(sha):
-            sha = self._with_store_repair(store, lambda s: self._fetch_tracked(s, resolved))
-            fetched = True
-        self._store_versions.publish(sha)
-        self._published_hold.hold(sha)
-        self._published_hold.keep_only(sha)
+        # Held before looking for its tree: a stale cleanup may be deleting an old tree we go back to.
+        self._holds.hold(resolved.sha)
+        try:
+            if resolved.sha == published:
+                return False
+            sha = resolved.sha
+            fetched = not self._store_versions.has(sha)
+            if fetched:
+                sha = self._with_store_repair(store, lambda s: self._fetch_tracked(s, resolved))
+            self._store_versions.publish(sha)
+        finally:
+            self._holds.keep_only(self._store_versions.published_version())
         self._log.info("published", version=sha, previous=published, ref=resolved.refname)
-        self._maybe_gc(store)
+        if fetched:
+            self._maybe_gc(store)
         return fetched
 
     def _resolve(self, store: GitStore) -> refs.Resolved:
@@ -195,13 +210,18 @@ class GitDagBundle(BaseDagBundle):
         else:
             store.fetch_sha(resolved.sha, keep=True)
             sha = resolved.sha
+        self._holds.hold(sha)  # the branch may have moved since ls-remote
         if not self._store_versions.has(sha):
             self._build(store, sha)
         return sha
 
     def _initialize_pinned(self, sha: str) -> None:
-        if self._store_versions.has(sha):
-            return
+        with version_held(self.name, sha):  # a tree found on disk is not being deleted
+            if not self._store_versions.has(sha):
+                self._build_pinned(sha)
+        mark_version_in_use(self.name, sha)
+
+    def _build_pinned(self, sha: str) -> None:
         with self.lock():
             if self._store_versions.has(sha):
                 return
@@ -215,7 +235,9 @@ class GitDagBundle(BaseDagBundle):
         if not store.has_commit(sha):
             try:
                 store.fetch_sha(sha, keep=False)
-            except GitSourceError as refused:
+            except GitCommandError as refused:
+                if refused.reason != "refused":
+                    raise
                 self._log.warning(
                     "fetch by SHA refused, fetching all branches and tags", version=sha, error=str(refused)
                 )
@@ -242,15 +264,16 @@ class GitDagBundle(BaseDagBundle):
     def _with_store_repair(self, store: GitStore, step: Any) -> str:
         """Run ``step(store)``; if it fails on a damaged store, rebuild the store and retry once.
 
-        The remote answered ``ls-remote`` (or we have a pinned SHA), so a failing fetch or checkout
-        may be local damage (a store killed mid-write). The store is only a cache, so dropping it
-        is always safe; a second failure is reported as is.
+        Only a failure that does not point at the remote (reason ``failed``: a bad object, a
+        broken shallow file, a store killed mid-write) discards the store; it is only a cache, so
+        that is always safe. Timeouts, network, auth and refusal errors are raised as they are:
+        rebuilding would only repeat them (holding the bundle lock) and refetch what we had.
         """
         try:
             return str(step(store))
-        except VersionUnavailableError:
-            raise
-        except GitSourceError as first:
+        except GitCommandError as first:
+            if first.reason != "failed":
+                raise
             self._log.warning("git step failed, rebuilding the object store and retrying", error=str(first))
             store.discard()
             return str(step(store))
@@ -279,13 +302,34 @@ class GitDagBundle(BaseDagBundle):
             yield GitStore.at(self.base_dir / STORE_DIR, runner)
 
     def _credentials(self) -> tuple[str, GitAuth]:
+        if self._auth is not None and _expiring(self._auth[1].expires_at):
+            self._forget_credentials()
         if self._auth is None:
             from airflow_bundles_ext.bundles.git_auth import resolve_auth
 
             self._auth = resolve_auth(self.repo_url, self.git_conn_id, self._log)
         return self._auth
 
+    def _forget_credentials(self) -> None:
+        """Read the connection again next time: the credential may have rotated or expired."""
+        self._auth = None
+
+    def _repo_url_for_view(self) -> str | None:
+        if self.repo_url:
+            return self.repo_url
+        if self._auth is not None:
+            return self._auth[0]
+        if self._view_repo_url is None:
+            from airflow_bundles_ext.bundles.git_auth import connection_repo_url
+
+            self._view_repo_url = (connection_repo_url(self.git_conn_id),)
+        return self._view_repo_url[0]
+
     def _maybe_gc(self, store: GitStore) -> None:
         self._fetch_count += 1
         if self._fetch_count % _GC_EVERY == 1:
             store.gc()
+
+
+def _expiring(expires_at: datetime | None) -> bool:
+    return expires_at is not None and expires_at - _RENEW_BEFORE <= datetime.now(UTC)

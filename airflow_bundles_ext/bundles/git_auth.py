@@ -107,4 +107,21 @@ def _auth_of(hook: Any, conn_id: str) -> GitAuth:
         ssh_config_file=hook.ssh_config_file or None,
         host_proxy_cmd=hook.host_proxy_cmd or None,
         ssh_port=hook.ssh_port,
+        expires_at=getattr(hook, "github_app_token_exp", None) if app else None,
     )
+
+
+def connection_repo_url(git_conn_id: str | None) -> str | None:
+    """The repository URL a git connection names (its host), or ``None`` when it cannot be read.
+
+    For ``view_url_template()``, which the DAG processor may call before ``initialize()``:
+    upstream reads the connection in its constructor; we read it here, on first use, and
+    never fail (a missing view URL must not break anything).
+    """
+    try:
+        from airflow.providers.git.hooks.git import GitHook
+
+        host = GitHook.get_connection(git_conn_id or DEFAULT_CONN_ID).host
+    except Exception:
+        return None
+    return split_userinfo(host)[0] if host else None

@@ -201,13 +201,6 @@ class GitStore:
             with contextlib.suppress(OSError):
                 index.unlink()
 
-    def read_blob(self, sha: str, path: str) -> str | None:
-        """Text of ``path`` at ``sha``, or ``None`` when the commit has no such file."""
-        try:
-            return self.runner.run("cat-file", "blob", f"{sha}:{path}", what=f"read {path}", ref=sha)
-        except GitSourceError:
-            return None
-
     def gitlinks(self, sha: str, under: list[str] | None) -> list[tuple[str, str]]:
         """(path, commit) of the submodules recorded in ``sha``, limited to ``under`` dirs."""
         out = self.runner.run("ls-tree", "-r", "-z", sha, "--", *(under or []), what="list tree", ref=sha)

@@ -9,6 +9,8 @@ a small threaded Python server, started and stopped by the test.
 - ``stall_fetch(n)``: the n-th ``fetch`` request (1-based, counted from the call) sends part of
   its response and then hangs until the stall is released or the server stops: a fetch caught
   in the middle, to kill the client deterministically. ``hang=True`` never answers at all.
+- ``fail_fetch_status = 502``: every ``fetch`` request is answered with that HTTP status (after
+  it is recorded), as a flaky proxy or an overloaded server would: a transport error.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class GitHttpServer:
         self.password = password
         self.protocol_v2 = protocol_v2
         self.hang = False
+        self.fail_fetch_status: int | None = None
         self.requests: list[Request] = []
         self._stall_at: int | None = None
         self._fetches_seen = 0
@@ -150,6 +153,11 @@ def _handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
             if user is None:
                 self.send_response(401)
                 self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if command == "fetch" and server.fail_fetch_status:
+                self.send_response(server.fail_fetch_status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return

@@ -11,6 +11,7 @@ import pytest
 from airflow_bundles_ext.bundles.git import GitDagBundle
 from airflow_bundles_ext.errors import BundleConfigError, GitSourceError, UnsafePathError
 from tests.bundles.git.conftest import tree
+from tests.bundles.stale_cleanup import CleanupInProgress, race_cleanup
 from tests.rig.git import git
 
 
@@ -317,3 +318,60 @@ def test_view_url_template_like_upstream(bundle_storage):
         name="v", tracking_ref="main", repo_url="file:///x", view_url_template="https://x/{version}"
     )
     assert custom.view_url_template() == "https://x/{version}"
+
+
+def test_view_url_template_comes_from_the_connection_host(bundle_storage, monkeypatch):
+    """As upstream, which reads the connection in its constructor; here on first use, not before."""
+    import json
+
+    conn = {"conn_type": "git", "host": "https://github.com/org/repo.git", "login": "u", "password": "tok"}
+    monkeypatch.setenv("AIRFLOW_CONN_GIT_GH", json.dumps(conn))
+    b = GitDagBundle(name="v", tracking_ref="main", git_conn_id="git_gh", subdir="dags")
+    assert b.view_url_template() == "https://github.com/org/repo/tree/{version}/dags"
+    missing = GitDagBundle(name="w", tracking_ref="main", git_conn_id="no_such_conn")
+    assert missing.view_url_template() is None
+
+
+def test_pinned_initialize_marks_its_version_in_use(bundle_storage, git_remote):
+    remote = git_remote()
+    old = remote.commit({"dags/a.py": "old\n"})
+    remote.commit({"dags/a.py": "new\n"})
+    bundle(remote, subdir="dags", version=old).initialize()  # builds it
+    tracking = bundle_storage / "_tracking" / "gb" / old
+    assert tracking.is_file()
+    tracking.unlink()
+    bundle(remote, subdir="dags", version=old).initialize()  # already on disk
+    assert tracking.is_file()
+
+
+def test_a_task_using_the_published_version_does_not_expose_it_to_stale_cleanup(
+    bundle_storage, git_remote, monkeypatch
+):
+    """A task on this host locks and re-touches the tracking file; the processor's hold survives it."""
+    from airflow.dag_processing.bundles.base import BundleUsageTrackingManager, BundleVersionLock
+
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__STALE_BUNDLE_CLEANUP_MIN_VERSIONS", "0")
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__STALE_BUNDLE_CLEANUP_AGE_THRESHOLD", "0")
+    remote = git_remote()
+    sha = remote.commit({"dags/a.py": "1\n"})
+    processor_side = bundle(remote, subdir="dags")
+    processor_side.initialize()
+    task_side = bundle(remote, subdir="dags", version=sha)
+    with BundleVersionLock(bundle_name="gb", bundle_version=sha):
+        task_side.initialize()
+    BundleUsageTrackingManager()._remove_stale_bundle_versions_for_bundle(bundle_name="gb")
+    assert tree(processor_side.path) == {"a.py": "1\n"}
+
+
+def test_going_back_to_a_commit_that_stale_cleanup_is_removing_rebuilds_it(bundle_storage, git_remote):
+    """The refresh waits for the cleanup instead of publishing a tree that is being deleted."""
+    remote = git_remote()
+    first = remote.commit({"dags/a.py": "1\n", "dags/b.py": "b\n"})
+    b = bundle(remote, subdir="dags")
+    b.initialize()
+    remote.commit({"dags/a.py": "2\n"})
+    b.refresh()
+    remote.reset_branch(first)
+    cleanup = CleanupInProgress("gb", first, b.versions_dir / first)
+    race_cleanup(cleanup, b.refresh)
+    assert (version(b), tree(b.path)) == (first, {"a.py": "1\n", "b.py": "b\n"})

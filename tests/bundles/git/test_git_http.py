@@ -10,7 +10,7 @@ import time
 import pytest
 
 from airflow_bundles_ext.bundles.git import GitDagBundle
-from airflow_bundles_ext.errors import GitSourceError
+from airflow_bundles_ext.errors import GitSourceError, VersionUnavailableError
 from tests.bundles.git.conftest import HTTP_TOKEN, HTTP_USER, scan_for, tree
 from tests.rig.git import git
 
@@ -114,3 +114,40 @@ def test_every_git_command_has_a_timeout(bundle_storage, http_remote, http_conn)
     with pytest.raises(GitSourceError, match="timed out after 2s"):
         b.initialize()
     assert time.monotonic() - start < 30
+
+
+@pytest.mark.parametrize("pinned", [True, False], ids=["pinned", "tracked"])
+def test_network_error_during_fetch_neither_widens_the_fetch_nor_rebuilds_the_store(
+    bundle_storage, http_remote, http_conn, pinned
+):
+    server, remote = http_remote()
+    old = remote.commit({"dags/a.py": "old\n"})
+    processor = http_bundle(server, http_conn())
+    processor.initialize()
+    new = remote.commit({"dags/a.py": "new\n"})
+    store = processor.base_dir / "store.git"
+    inode = store.stat().st_ino
+    server.fail_fetch_status = 502  # a proxy in trouble: a transport error, not a refusal
+    fetches = server.commands("fetch")
+    with pytest.raises(GitSourceError) as err:
+        if pinned:
+            http_bundle(server, http_conn(), version=new).initialize()
+        else:
+            processor.refresh()
+    assert not isinstance(err.value, VersionUnavailableError)
+    assert server.commands("fetch") == fetches + 1
+    assert store.stat().st_ino == inode
+    assert git("for-each-ref", "--format=%(refname)", "refs/abx/wide/", cwd=store) == ""
+    assert processor.get_current_version().version == old
+
+
+def test_rotated_token_is_read_again_and_the_refresh_succeeds(bundle_storage, http_remote, http_conn):
+    server, remote = http_remote()
+    remote.commit({"dags/a.py": "a\n"})
+    b = http_bundle(server, http_conn())
+    b.initialize()
+    second = remote.commit({"dags/a.py": "b\n"})
+    server.password = "rotated-token-5e8f"  # as an expired GitHub App token is replaced by a new one
+    http_conn(password="rotated-token-5e8f")
+    b.refresh()
+    assert (b.get_current_version().version, tree(b.path)) == (second, {"a.py": "b\n"})

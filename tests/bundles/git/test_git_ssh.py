@@ -3,9 +3,13 @@ host-key checking and the SSH agent, with upstream's connection extras."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
+import sys
+import time
 
 import pytest
 
@@ -138,3 +142,47 @@ def test_ssh_agent_from_ssh_auth_sock(bundle_storage, sshd, git_remote, tmp_path
     finally:
         agent.terminate()
         agent.wait(10)
+
+
+_KILLED_CHILD = """
+from airflow_bundles_ext.bundles.git import GitDagBundle
+GitDagBundle(
+    name="killed", tracking_ref="main", repo_url="ssh://git@127.0.0.1:1/repo.git", git_conn_id="git_ssh"
+).initialize()
+"""
+
+
+def test_inline_key_is_never_written_to_a_file_even_when_the_refresh_is_killed(
+    bundle_storage, tmp_path, monkeypatch
+):
+    """A SIGKILL mid-connection skips every ``finally``: nothing holding the key may be on disk then."""
+    private = keygen(tmp_path / "client_key").read_text()
+    body = private.splitlines()[1]
+    tmpdir, marker = tmp_path / "tmp", tmp_path / "connecting"
+    tmpdir.mkdir()
+    define_conn(  # the proxy stands for a slow network: ssh waits on it, with the key loaded
+        monkeypatch,
+        "git_ssh",
+        private_key=private,
+        strict_host_key_checking="no",
+        host_proxy_cmd=f"sh -c 'echo $$ > {marker}; exec sleep 600'",
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_CHILD],
+        env={**os.environ, "TMPDIR": str(tmpdir)},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.is_file() or not marker.read_text().strip():
+            assert child.poll() is None and time.monotonic() < deadline, "ssh never reached the proxy"
+            time.sleep(0.02)
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait(30)
+        if marker.is_file() and marker.read_text().strip():  # git runs in its own process group
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(os.getpgid(int(marker.read_text())), signal.SIGKILL)
+    assert scan_for(tmpdir, body) == []

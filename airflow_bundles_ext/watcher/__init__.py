@@ -9,7 +9,5 @@ Modules:
 
 Reclaiming removed bundles' storage (Airflow's tracking files and locks) and the stats module
 lookup are Airflow internals, so they live in :mod:`airflow_bundles_ext.integration`; metrics go
-through :class:`airflow_bundles_ext.metrics.BundleMetrics`.
-
-Airflow internals are touched only in :mod:`airflow_bundles_ext.integration`; see docs/watcher.md.
+through :class:`airflow_bundles_ext.metrics.BundleMetrics`. See docs/watcher.md.
 """

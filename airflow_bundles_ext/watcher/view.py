@@ -243,7 +243,9 @@ class ConfigDirView:
         self._report(previous, resolution)
         self._static = static
         self._resolution = resolution
-        if self._unavailable is None and self._store.writable:
+        if self._unavailable is None:
+            # Every view remembers what it saw (a process without the shared state still keeps
+            # a bundle whose file breaks later); only the writer saves it.
             self._last_good = dict(resolution.last_good)
             self._store.save(resolution.last_good)
         if previous is None or _summary(previous) != _summary(resolution):

@@ -325,3 +325,12 @@ def test_static_name_conflict_is_an_error_of_the_file(conf_dir, tmp_path):
     res = view.resolve(static_names={"shared"})
     assert res.bundles == {}
     assert "dag_bundle_config_list, which wins" in res.errors["a.json"].message
+
+
+def test_a_reader_without_shared_state_keeps_what_it_saw_in_memory(conf_dir, tmp_path):
+    put(conf_dir, "a.json", entry())
+    reader, _ = make_view(conf_dir, tmp_path, writer=False, check=process_check)
+    good = reader.resolve().bundles
+    put(conf_dir, "a.json", b"{broken")
+    assert reader.resolve().bundles == good
+    assert not (tmp_path / "state" / "last_good.json").exists()

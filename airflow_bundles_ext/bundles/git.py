@@ -34,10 +34,11 @@ from airflow_bundles_ext.bundles._common import (
     mark_version_in_use,
     version_held,
 )
-from airflow_bundles_ext.bundles.git_io import DEFAULT_TIMEOUT, GitAuth, GitCommandError, GitRunner
+from airflow_bundles_ext.bundles.git_auth import GitAuth
+from airflow_bundles_ext.bundles.git_io import DEFAULT_TIMEOUT, GitCommandError, GitRunner
 from airflow_bundles_ext.bundles.git_store import GitStore
 from airflow_bundles_ext.bundles.git_submodules import checkout_submodules
-from airflow_bundles_ext.core import refs
+from airflow_bundles_ext.core import git_urls, refs
 from airflow_bundles_ext.core.paths import check_segment, safe_relative_path
 from airflow_bundles_ext.errors import (
     BundleConfigError,
@@ -127,7 +128,7 @@ class GitDagBundle(BaseDagBundle):
     def view_url_template(self) -> str | None:
         if self._view_url_template:
             return self._view_url_template
-        return refs.view_url_template(self._repo_url_for_view(), self.subdir)
+        return git_urls.view_url_template(self._repo_url_for_view(), self.subdir)
 
     def initialize(self) -> None:
         if self.version:
@@ -201,7 +202,7 @@ class GitDagBundle(BaseDagBundle):
         try:
             return refs.resolve(self.ref, refs.parse_ls_remote(listing))
         except refs.RefNotFoundError as exc:
-            raise refs.RefNotFoundError(f"{exc} (remote {refs.redact_url(store.runner.url)})") from exc
+            raise refs.RefNotFoundError(f"{exc} (remote {git_urls.redact_url(store.runner.url)})") from exc
 
     def _fetch_tracked(self, store: GitStore, resolved: refs.Resolved) -> str:
         store.ensure(store.runner.url)
@@ -244,7 +245,7 @@ class GitDagBundle(BaseDagBundle):
                 store.fetch_wide(ref=sha)
                 if not store.has_commit(sha):
                     raise VersionUnavailableError(
-                        f"git version unavailable: {refs.redact_url(store.runner.url)} commit {sha}: "
+                        f"git version unavailable: {git_urls.redact_url(store.runner.url)} commit {sha}: "
                         "no branch or tag of the remote contains it; it was force-pushed away or never pushed"
                     ) from refused
         try:

@@ -2,7 +2,7 @@
 as plain files inside the version tree (no ``.git`` anywhere), nested up to a few levels.
 
 URLs come from ``.gitmodules`` of the same commit; relative ones are resolved against the parent
-remote, and unsafe transports are refused (``refs.submodule_url``). The parent's git environment
+remote, and unsafe transports are refused (``git_urls.submodule_url``). The parent's git environment
 (credentials included) is reused, so submodules on the same host authenticate the same way.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from airflow_bundles_ext.bundles.git_store import GitStore
-from airflow_bundles_ext.core import refs
+from airflow_bundles_ext.core import git_urls, refs
 from airflow_bundles_ext.core.paths import safe_relative_path
 from airflow_bundles_ext.errors import GitSourceError
 
@@ -39,7 +39,7 @@ def checkout_submodules(
             raise GitSourceError(
                 f"git submodule {path} at {sha} has no entry in .gitmodules; fix .gitmodules"
             )
-        url = refs.submodule_url(store.runner.url, module.url)
+        url = git_urls.submodule_url(store.runner.url, module.url)
         sub = _module_store(store, url, module.name, modules_dir)
         sub.ensure(url)
         if not sub.has_commit(commit):

@@ -44,6 +44,7 @@ from airflow_bundles_ext.bundles.s3_versions import (
     DEFAULT_MANIFEST_ROOT,
     MANIFEST_ROOT_PREFIX,
     list_manifest,
+    manifest_prefix_for,
     raise_if_unavailable,
     stored_manifest,
 )
@@ -96,7 +97,7 @@ class S3DagBundle(BaseDagBundle):
         self.bucket_name = _require(bucket_name, where, "bucket_name")
         self.prefix = prefix or ""
         self.list_prefix = self.prefix.strip("/") + "/" if self.prefix.strip("/") else ""
-        self.manifest_prefix = _manifest_prefix(manifest_prefix, self.name, where)
+        self.manifest_prefix = manifest_prefix_for(manifest_prefix, self.name, where)
         for manifests in (MANIFEST_ROOT_PREFIX, self.manifest_prefix):
             if self.list_prefix.startswith(manifests):
                 raise BundleConfigError(
@@ -313,11 +314,3 @@ def _bounded(value: Any, low: int, high: int, where: str, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise BundleConfigError(where, f"must be an integer from {low} to {high}", key=key)
     return value
-
-
-def _manifest_prefix(value: str | None, name: str, where: str) -> str:
-    if value is None:
-        return f"{DEFAULT_MANIFEST_ROOT}/{name}/"
-    if not isinstance(value, str) or not value.strip("/") or value.startswith("/"):
-        raise BundleConfigError(where, "must be a non-empty relative key prefix", key="manifest_prefix")
-    return value.rstrip("/") + "/"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from airflow_bundles_ext.bundles import s3_io
 from airflow_bundles_ext.core import manifest as mf
-from airflow_bundles_ext.errors import VersionUnavailableError
+from airflow_bundles_ext.errors import BundleConfigError, VersionUnavailableError
 
 DEFAULT_MANIFEST_ROOT = "_airflow_bundles_ext/manifests"
 MANIFEST_ROOT_PREFIX = DEFAULT_MANIFEST_ROOT + "/"
@@ -71,3 +71,12 @@ def raise_if_unavailable(version: str, exc: s3_io.S3RequestError) -> None:
         f"cannot rebuild bundle version {version}: {exc.url}: {exc.code}: {why}; "
         "enable bucket versioning to keep old versions rebuildable, or rerun on the latest version"
     ) from exc
+
+
+def manifest_prefix_for(value: str | None, name: str, where: str) -> str:
+    """The manifest prefix of bundle ``name``: ``value`` (the kwarg) normalised, or the default."""
+    if value is None:
+        return f"{DEFAULT_MANIFEST_ROOT}/{name}/"
+    if not isinstance(value, str) or not value.strip("/") or value.startswith("/"):
+        raise BundleConfigError(where, "must be a non-empty relative key prefix", key="manifest_prefix")
+    return value.rstrip("/") + "/"

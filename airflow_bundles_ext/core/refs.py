@@ -1,4 +1,4 @@
-"""Tracked git refs, ls-remote output, tag version order and URL redaction: pure functions.
+"""Tracked git refs, ls-remote output, tag version order, sparse patterns, .gitmodules: pure functions.
 
 No git, no subprocess, no Airflow: everything here is plain data in, plain data out, so the
 git bundle's decisions (which ref, which commit, which files, what a log may show) are
@@ -20,7 +20,6 @@ import fnmatch
 import re
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from airflow_bundles_ext.errors import BundleConfigError, GitSourceError
 
@@ -183,66 +182,6 @@ def sparse_patterns(subdir: str | None, sparse_dirs: list[str] | None) -> list[s
     return patterns
 
 
-def redact_url(url: str) -> str:
-    """The URL without user info, query or fragment: ``https://host/org/repo.git``.
-
-    scp-like SSH addresses (``git@host:org/repo``) carry no secret and are returned as is.
-    """
-    if "://" not in url:
-        return url
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<unparseable url>"
-    netloc = f"{host}{port}"
-    if parts.username or parts.password:
-        netloc = f"***@{netloc}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-_URL_USERINFO = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
-
-
-def redact_text(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Remove URL user info and every known secret value from free text (git's stderr)."""
-    text = _URL_USERINFO.sub(r"\1***@", text)
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
-
-
-def view_url_template(repo_url: str | None, subdir: str | None) -> str | None:
-    """Upstream's GitHub / GitLab / Bitbucket browse URL with ``{version}``, else ``None``."""
-    if not repo_url:
-        return None
-    url = repo_url
-    if url.startswith("git@"):
-        scp_host, _, scp_path = url[4:].partition(":")
-        url = f"https://{scp_host}/{scp_path}"
-    url = url.removesuffix(".git")
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        return None
-    if not host or parts.scheme not in ("https", "http", "ssh"):
-        return None
-    base = urlunsplit(("https", host, parts.path.rstrip("/"), "", ""))
-    suffixes = {
-        "github.com": "/tree/{version}",
-        "gitlab.com": "/-/tree/{version}",
-        "bitbucket.org": "/src/{version}",
-    }
-    for known, suffix in suffixes.items():
-        if host == known or host.endswith(f".{known}"):
-            template = base + suffix
-            return f"{template}/{subdir.strip('/')}" if subdir else template
-    return None
-
-
 @dataclass(frozen=True)
 class Submodule:
     name: str
@@ -264,45 +203,3 @@ def parse_gitmodules(config_list: str) -> dict[str, Submodule]:
         for name, f in fields.items()
         if "path" in f and "url" in f
     }
-
-
-def submodule_url(parent_url: str, url: str) -> str:
-    """Resolve a submodule URL (``../lib.git`` is relative to the parent remote) and refuse unsafe ones.
-
-    Local paths and ``file://`` are allowed only when the parent itself is local; transports
-    other than https, http, ssh and scp-like ``user@host:path`` are refused (git's
-    ``ext::`` would run a command).
-    """
-    if url.startswith(("./", "../")):
-        base = parent_url.rstrip("/")
-        for part in url.split("/"):
-            if part == "..":
-                base = base.rsplit("/", 1)[0] if "/" in base.partition("://")[2] else base
-            elif part and part != ".":
-                base = f"{base}/{part}"
-        url = base
-    local_parent = parent_url.startswith(("file://", "/"))
-    if url.startswith(("https://", "http://", "ssh://", "git+ssh://")) or re.match(r"^[^/@:]+@[^/:]+:", url):
-        return url
-    if local_parent and url.startswith(("file://", "/")):
-        return url
-    raise GitSourceError(
-        f"submodule url refused: {redact_url(url)}: only https, http and ssh submodules are fetched "
-        "(local paths only for a local parent repository); fix .gitmodules"
-    )
-
-
-def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
-    """``(url without user info, user, password)`` for http(s) URLs; others are returned unchanged.
-
-    A token embedded as ``https://user:token@host/...`` must never reach the store's config.
-    """
-    if not url.startswith(("http://", "https://")):
-        return url, None, None
-    scheme, _, rest = url.partition("://")
-    authority, slash, path = rest.partition("/")
-    userinfo, at, host = authority.rpartition("@")
-    if not at:
-        return url, None, None
-    user, _, password = userinfo.partition(":")
-    return f"{scheme}://{host}{slash}{path}", unquote(user) or None, unquote(password) or None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_bundles_ext.core import refs
+from airflow_bundles_ext.core import git_urls, refs
 from airflow_bundles_ext.errors import BundleConfigError, GitSourceError
 
 SHA_A = "a" * 40
@@ -105,21 +105,21 @@ def test_sparse_patterns():
     ],
 )
 def test_redact_url(url, redacted):
-    assert refs.redact_url(url) == redacted
+    assert git_urls.redact_url(url) == redacted
 
 
 def test_redact_text_removes_userinfo_and_known_secrets():
     text = "fatal: unable to access 'https://bot:tok-123456@h/r.git/': tok-123456 refused"
     assert (
-        refs.redact_text(text, ("tok-123456",))
+        git_urls.redact_text(text, ("tok-123456",))
         == "fatal: unable to access 'https://***@h/r.git/': *** refused"
     )
 
 
 def test_split_userinfo():
-    assert refs.split_userinfo("https://bot:t%40k@h/r.git") == ("https://h/r.git", "bot", "t@k")
-    assert refs.split_userinfo("https://h/r.git") == ("https://h/r.git", None, None)
-    assert refs.split_userinfo("git@h:r.git") == ("git@h:r.git", None, None)
+    assert git_urls.split_userinfo("https://bot:t%40k@h/r.git") == ("https://h/r.git", "bot", "t@k")
+    assert git_urls.split_userinfo("https://h/r.git") == ("https://h/r.git", None, None)
+    assert git_urls.split_userinfo("git@h:r.git") == ("git@h:r.git", None, None)
 
 
 @pytest.mark.parametrize(
@@ -135,15 +135,15 @@ def test_split_userinfo():
     ],
 )
 def test_view_url_template(url, subdir, template):
-    assert refs.view_url_template(url, subdir) == template
+    assert git_urls.view_url_template(url, subdir) == template
 
 
 def test_gitmodules_and_submodule_urls():
     listing = "submodule.common.path=dags/common\nsubmodule.common.url=../common.git\ncore.x=1\n"
     mods = refs.parse_gitmodules(listing)
     assert mods == {"dags/common": refs.Submodule("common", "dags/common", "../common.git")}
-    assert refs.submodule_url("https://h/org/app.git", "../common.git") == "https://h/org/common.git"
-    assert refs.submodule_url("file:///srv/app.git", "/srv/lib.git") == "/srv/lib.git"
+    assert git_urls.submodule_url("https://h/org/app.git", "../common.git") == "https://h/org/common.git"
+    assert git_urls.submodule_url("file:///srv/app.git", "/srv/lib.git") == "/srv/lib.git"
     for bad in ("ext::sh -c evil", "/srv/lib.git", "file:///etc"):
         with pytest.raises(GitSourceError, match="submodule url refused"):
-            refs.submodule_url("https://h/org/app.git", bad)
+            git_urls.submodule_url("https://h/org/app.git", bad)

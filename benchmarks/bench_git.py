@@ -121,7 +121,7 @@ def _cold(make: Callable[..., Any], url: str, storage: _Storage, opts: Options, 
     return Result(
         wall_s=wall,
         files=len(list(Path(state["b"].path).rglob("*.py"))),
-        extra={"disk_bytes": disk, "storage_files": files},
+        extra={"disk_bytes": disk, "storage_files": files, **_spread(wall)},
     )
 
 
@@ -129,7 +129,13 @@ def _noop_refresh(make: Callable[..., Any], url: str, storage: _Storage, opts: O
     storage.fresh()
     b = make(name="bench", repo_url=url, tracking_ref="main", subdir="dags")
     b.initialize()
-    return Result(wall_s=timed(b.refresh, opts.repeat), files=len(list(Path(b.path).rglob("*.py"))))
+    wall = timed(b.refresh, opts.repeat)
+    return Result(wall_s=wall, files=len(list(Path(b.path).rglob("*.py"))), extra=_spread(wall))
+
+
+def _spread(wall: list[float]) -> dict[str, float]:
+    """Fastest and slowest run next to the table's median: how far one run can be off on a busy box."""
+    return {"wall_min_s": round(min(wall), 4), "wall_max_s": round(max(wall), 4)}
 
 
 def run(opts: Options) -> list[Case]:

@@ -19,7 +19,6 @@ import contextlib
 import hashlib
 import os
 import re
-import secrets
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -201,14 +200,16 @@ class S3Objects:
             raise translate("GetObject", self.bucket, job.key, exc) from exc
         retries = int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0) or 0)
         md5 = _md5_if_meaningful(job.etag, response)
-        tmp = job.dest.parent / f".{job.dest.name}.{secrets.token_hex(6)}.abx-part"
+        # The staging tree belongs to this build alone (bundle lock), so a fixed temp name is unique.
+        tmp = job.dest.with_name(f".{job.dest.name}.abx-part")
         try:
             written = self._stream(response["Body"], tmp, md5, retries)
             self._verify(job, written, md5)
             os.replace(tmp, job.dest)
-        finally:
+        except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink()
+            raise
         return Fetched(key=job.key, version_id=response.get("VersionId"), size=written)
 
     def _stream(self, body: Any, tmp: Path, md5: Any, retries: int) -> int:
@@ -274,8 +275,10 @@ def fetch_all(
     def run(job: Fetch) -> Fetched | None:
         if stop.is_set():
             return None
-        job.dest.parent.mkdir(parents=True, exist_ok=True)
         return objects.fetch(job)
+
+    for parent in {job.dest.parent for job in jobs}:  # once per directory, not per object
+        parent.mkdir(parents=True, exist_ok=True)
 
     with ThreadPoolExecutor(max_workers=min(max_workers, len(jobs)), thread_name_prefix="s3-bundle") as pool:
         futures = [pool.submit(run, job) for job in jobs]

@@ -2,7 +2,7 @@
 
 - :func:`make_bundle_version`: what ``get_current_version()`` returns on Airflow 3.2 and 3.3.
 - Version holds against Airflow's stale-version cleanup (:func:`mark_version_in_use`,
-  :func:`version_held`, :class:`VersionHolds`).
+  :func:`version_held`, :class:`VersionHolds`, :func:`ensure_pinned_version`).
 - One failure handling for both bundles: :func:`counting_failures` (metric + log, re-raise) and
   :func:`initialize_or_serve_published` (a restart while the source is down keeps serving).
 """
@@ -13,9 +13,12 @@ import contextlib
 import fcntl
 import os
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from airflow_bundles_ext.errors import BundlesExtError
+
+if TYPE_CHECKING:
+    from airflow_bundles_ext.publish import VersionStore
 
 _LOCK_TRIES = 5  # a cleanup removing the file between our open and our lock, this many times in a row
 
@@ -93,6 +96,20 @@ def version_held(bundle_name: str, version: str) -> Iterator[None]:
     finally:
         if handle is not None:
             handle.close()
+
+
+def ensure_pinned_version(
+    bundle_name: str, version: str, store: VersionStore, build: Callable[[str], None]
+) -> None:
+    """Make sure ``versions/<version>`` exists for a pinned (worker) instance, building it if not.
+
+    The version is held while its tree is looked for and built, so a tree found on disk is not
+    one that a stale cleanup is deleting, then marked in use for the task that asked for it.
+    """
+    with version_held(bundle_name, version):
+        if not store.has(version):
+            build(version)
+    mark_version_in_use(bundle_name, version)
 
 
 class VersionHolds:

@@ -29,10 +29,9 @@ from airflow.dag_processing.bundles.base import BaseDagBundle
 from airflow_bundles_ext.bundles._common import (
     VersionHolds,
     counting_failures,
+    ensure_pinned_version,
     initialize_or_serve_published,
     make_bundle_version,
-    mark_version_in_use,
-    version_held,
 )
 from airflow_bundles_ext.bundles.git_auth import GitAuth
 from airflow_bundles_ext.bundles.git_io import DEFAULT_TIMEOUT, GitCommandError, GitRunner
@@ -217,10 +216,7 @@ class GitDagBundle(BaseDagBundle):
         return sha
 
     def _initialize_pinned(self, sha: str) -> None:
-        with version_held(self.name, sha):  # a tree found on disk is not being deleted
-            if not self._store_versions.has(sha):
-                self._build_pinned(sha)
-        mark_version_in_use(self.name, sha)
+        ensure_pinned_version(self.name, sha, self._store_versions, self._build_pinned)
 
     def _build_pinned(self, sha: str) -> None:
         with self.lock():

@@ -34,10 +34,9 @@ from airflow_bundles_ext.bundles import s3_io
 from airflow_bundles_ext.bundles._common import (
     VersionHolds,
     counting_failures,
+    ensure_pinned_version,
     initialize_or_serve_published,
     make_bundle_version,
-    mark_version_in_use,
-    version_held,
 )
 from airflow_bundles_ext.bundles.s3_local import LocalManifests, link_unchanged
 from airflow_bundles_ext.bundles.s3_versions import (
@@ -269,10 +268,7 @@ class S3DagBundle(BaseDagBundle):
     # --- pinned versions (workers) ---------------------------------------------------------
 
     def _ensure_pinned(self, version: str) -> None:
-        with version_held(self.name, version):  # a tree found on disk is not being deleted
-            if not self._store.has(version):
-                self._build_pinned(version)
-        mark_version_in_use(self.name, version)
+        ensure_pinned_version(self.name, version, self._store, self._build_pinned)
 
     def _build_pinned(self, version: str) -> None:
         target = stored_manifest(self._objects, self.manifest_key(version), version, self.list_prefix)

@@ -6,12 +6,14 @@ Every error this package raises derives from :class:`BundlesExtError`. Foreign e
 
     BundlesExtError
      ├── BundleConfigError        a bundle definition (JSON file, kwargs) is invalid
+     ├── PolicyError              the platform's tenancy policy file is invalid
      ├── UnsafePathError          a key, name or version would land outside its directory
      ├── SourceError              talking to the source (S3, git remote) failed
      │    ├── S3SourceError
      │    └── GitSourceError
      ├── VersionUnavailableError  a pinned version cannot be rebuilt from the source
      ├── EmptySourceRefusedError  the source is empty but the published version is not
+     ├── SourceLimitError         the source exceeds a platform cap (files, bytes)
      └── PublishError             the local tree could not be staged or published
 
 Messages follow one shape: ``what failed: which object: why; what to do``. They never
@@ -19,6 +21,8 @@ contain a secret: URLs are redacted before they are put in a message.
 """
 
 from __future__ import annotations
+
+from airflow_bundles_ext.core.text import printable
 
 
 class BundlesExtError(Exception):
@@ -36,8 +40,12 @@ class BundleConfigError(BundlesExtError):
         self.source = source
         self.key = key
         self.problem = problem
-        where = f"{source}: key {key!r}" if key else source
-        super().__init__(f"invalid bundle config {where}: {problem}")
+        where = f"{printable(source)}: key {printable(key)!r}" if key else printable(source)
+        super().__init__(f"invalid bundle config {where}: {printable(problem, 2000)}")
+
+
+class PolicyError(BundlesExtError):
+    """The platform's tenancy policy file (``[bundles_ext] tenancy_policy``) is unreadable or invalid."""
 
 
 class UnsafePathError(BundlesExtError):
@@ -62,6 +70,10 @@ class VersionUnavailableError(BundlesExtError):
 
 class EmptySourceRefusedError(BundlesExtError):
     """The source listed no files while the published version has some."""
+
+
+class SourceLimitError(BundlesExtError):
+    """The source holds more files or bytes than the bundle's caps allow; nothing was published."""
 
 
 class PublishError(BundlesExtError):

@@ -52,10 +52,23 @@ def get_provider_info() -> dict[str, Any]:
                     "allowed_classpaths": _option(
                         "Comma-separated bundle classpaths that a file in the watched directory may "
                         "name. An entry containing ``*`` is a glob pattern. Empty means this package's "
-                        "bundles and Airflow's own bundle classes. Write access to the directory must "
-                        "not become code execution: keep this list short.",
+                        "two bundle classes only (the ones whose caps and credential rules the tenancy "
+                        "policy enforces). Write access to the directory must not become code execution "
+                        "or a way around the tenancy policy: keep this list short. A tenant of the "
+                        "tenancy policy with its own ``classpaths`` uses those instead.",
                         type_="string",
                         example="airflow_bundles_ext.bundles.s3.S3DagBundle,mycompany.bundles.*",
+                        default="",
+                    ),
+                    "tenancy_policy": _option(
+                        "Path of the platform's tenancy policy file (JSON): which tenant each bundle "
+                        "file belongs to (by file name), and per tenant the bundle names, team_name, "
+                        "classpaths, connection ids, S3 buckets and prefixes, git URLs, local path roots "
+                        "and caps it is granted. Every Airflow process and the sidecar read the same "
+                        "file; it is read again when it changes. Empty means the built-in default policy "
+                        "(see docs/tenancy.md). Bundles in dag_bundle_config_list are never restricted.",
+                        type_="string",
+                        example="/opt/airflow/config/tenancy-policy.json",
                         default="",
                     ),
                     "config_state_path": _option(

@@ -30,6 +30,11 @@ from tests.rig.moto import MotoServer  # noqa: E402
 from tests.rig.sidecar import put_bundle, start_sidecar, stop_sidecar  # noqa: E402
 
 LOCAL_CLASSPATH = "airflow.dag_processing.bundles.local.LocalDagBundle"
+DEMO_ALLOW = {
+    "AIRFLOW__BUNDLES_EXT__ALLOWED_CLASSPATHS": (
+        f"airflow_bundles_ext.bundles.s3.S3DagBundle,airflow_bundles_ext.bundles.git.GitDagBundle,{LOCAL_CLASSPATH}"
+    )
+}
 
 
 def dag_hashes(env: AirflowEnv) -> dict[str, str]:
@@ -203,7 +208,13 @@ def act_sidecar(d: Demo) -> None:
     client = d.moto.boto3_client()
     client.create_bucket(Bucket=DEMO_CONFIG_BUCKET)
     d.sidecar = start_sidecar(
-        d.moto.endpoint, DEMO_CONFIG_BUCKET, DEMO_CONFIG_PREFIX, d.watched, interval=1.0, ALLOW_EMPTY="true"
+        d.moto.endpoint,
+        DEMO_CONFIG_BUCKET,
+        DEMO_CONFIG_PREFIX,
+        d.watched,
+        interval=1.0,
+        ALLOW_EMPTY="true",
+        **DEMO_ALLOW,
     )
     d.say(f"sidecar running (pid {d.sidecar.proc.pid})")
     write_dag(d.workdir / "team-s3-dags", "team_s3_hello")
@@ -264,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         watched = workdir / "bundle-conf"
         watched.mkdir()
         env.extra_env.update(activation_env(watched))
+        env.extra_env.update(DEMO_ALLOW)  # the demo's platform lets its teams use LocalDagBundle
         processor = DagProcessor(env).start()
         mon = Monitor(env, t0)
         mon.start()

@@ -18,6 +18,7 @@ so Airflow's stale-version cleanup can delete them with ``rmtree`` and nothing i
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,6 +48,7 @@ from airflow_bundles_ext.errors import (
 )
 from airflow_bundles_ext.metrics import BundleMetrics
 from airflow_bundles_ext.publish import VersionStore
+from airflow_bundles_ext.tree_check import TreeLimits, check_tree
 
 STORE_DIR = "store.git"
 MODULES_DIR = "modules"
@@ -68,6 +70,12 @@ class GitDagBundle(BaseDagBundle):
     :param sparse_dirs: more directories to check out (for example shared code the DAGs import).
     :param prune_dotgit_folder: accepted for drop-in compatibility; version trees never hold ``.git``.
     :param git_timeout: seconds after which any single git command is killed.
+    :param git_low_speed_time: seconds after which a transfer below 1 KB/s is aborted (HTTP), and
+        ssh drops a server that stops answering; ``None``: git's defaults.
+    :param max_files: / :param max_bytes: caps on the files and bytes of one checked-out version.
+    :param restricted: the rules for bundle files (set by the tenancy policy, not by the file): a
+        connection's credentials only go to the host it names, never over plain http; no
+        local or ``file://`` remote; symlinks that leave the tree are refused.
     """
 
     supports_versioning = True
@@ -83,6 +91,10 @@ class GitDagBundle(BaseDagBundle):
         sparse_dirs: list[str] | None = None,
         prune_dotgit_folder: bool = True,
         git_timeout: float = DEFAULT_TIMEOUT,
+        git_low_speed_time: float | None = None,
+        max_files: int | None = None,
+        max_bytes: int | None = None,
+        restricted: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -101,6 +113,13 @@ class GitDagBundle(BaseDagBundle):
         if not git_timeout or git_timeout <= 0:
             raise BundleConfigError(source, "must be a positive number of seconds", key="git_timeout")
         self.git_timeout = float(git_timeout)
+        self.git_low_speed_time = _positive(git_low_speed_time, source, "git_low_speed_time")
+        self.restricted = bool(restricted)
+        self.limits = TreeLimits(
+            max_files=_positive_int(max_files, source, "max_files"),
+            max_bytes=_positive_int(max_bytes, source, "max_bytes"),
+            external_symlinks=not self.restricted,
+        )
         self._store_versions = VersionStore(self.base_dir, self.versions_dir)
         self._metrics = BundleMetrics("git", self.name)
         self._log = structlog.get_logger(__name__).bind(bundle_name=self.name, tracking_ref=tracking_ref)
@@ -128,6 +147,16 @@ class GitDagBundle(BaseDagBundle):
         if self._view_url_template:
             return self._view_url_template
         return git_urls.view_url_template(self._repo_url_for_view(), self.subdir)
+
+    def preflight(self) -> None:
+        """Checks that need the connection, run once by the DAG processor when a file is read.
+
+        A restricted bundle whose repo_url is not on its connection's host is refused here, so
+        its file is reported invalid instead of failing every refresh.
+        """
+        if self.restricted:
+            self._forget_credentials()
+            self._credentials()
 
     def initialize(self) -> None:
         if self.version:
@@ -253,7 +282,12 @@ class GitDagBundle(BaseDagBundle):
 
     def _build(self, store: GitStore, sha: str) -> None:
         patterns = refs.sparse_patterns(self.subdir, self.sparse_dirs)
-        with self._store_versions.stage(sha) as staging:
+        where = f"bundle {self.name!r} commit {sha}"
+        if self.limits.max_files is not None:  # before any blob is fetched: trees are in the store
+            self.limits.check_counts(store.count_files(sha, self._sparse_roots()), None, where)
+        with self._store_versions.stage(
+            sha, check=lambda root: check_tree(root, self.limits, where)
+        ) as staging:
             store.checkout(sha, staging, patterns)
             if self.submodules:
                 checkout_submodules(store, sha, staging, self._sparse_roots(), self.base_dir / MODULES_DIR)
@@ -295,8 +329,17 @@ class GitDagBundle(BaseDagBundle):
         """The object store, with credentials in the git environment for the duration (lazy lookup)."""
         url, auth = self._credentials()
         with auth.env(url) as env:
+            env = {**env, **self._transfer_limits()}
             runner = GitRunner(None, url, env=env, secrets=auth.secrets(), timeout=self.git_timeout)
             yield GitStore.at(self.base_dir / STORE_DIR, runner)
+
+    def _transfer_limits(self) -> dict[str, str]:
+        if self.git_low_speed_time is None:
+            return {}
+        return {
+            "GIT_HTTP_LOW_SPEED_LIMIT": "1000",
+            "GIT_HTTP_LOW_SPEED_TIME": str(int(self.git_low_speed_time)),
+        }
 
     def _credentials(self) -> tuple[str, GitAuth]:
         if self._auth is not None and _expiring(self._auth[1].expires_at):
@@ -304,7 +347,18 @@ class GitDagBundle(BaseDagBundle):
         if self._auth is None:
             from airflow_bundles_ext.bundles.git_auth import resolve_auth
 
-            self._auth = resolve_auth(self.repo_url, self.git_conn_id, self._log)
+            url, auth = resolve_auth(
+                self.repo_url,
+                self.git_conn_id,
+                self._log,
+                restricted=self.restricted,
+                where=f"bundle {self.name!r}",
+            )
+            if self.git_low_speed_time is not None:
+                auth = dataclasses.replace(
+                    auth, server_alive_interval=max(1, int(self.git_low_speed_time / 3))
+                )
+            self._auth = (url, auth)
         return self._auth
 
     def _forget_credentials(self) -> None:
@@ -326,6 +380,22 @@ class GitDagBundle(BaseDagBundle):
         self._fetch_count += 1
         if self._fetch_count % _GC_EVERY == 1:
             store.gc()
+
+
+def _positive(value: Any, source: str, key: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise BundleConfigError(source, "must be a positive number", key=key)
+    return float(value)
+
+
+def _positive_int(value: Any, source: str, key: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise BundleConfigError(source, "must be a positive whole number", key=key)
+    return value
 
 
 def _expiring(expires_at: datetime | None) -> bool:

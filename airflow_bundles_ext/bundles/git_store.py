@@ -201,6 +201,13 @@ class GitStore:
             with contextlib.suppress(OSError):
                 index.unlink()
 
+    def count_files(self, sha: str, under: list[str] | None) -> int:
+        """Files (blobs and links) of ``sha`` under ``under`` dirs, from the trees alone (no blob fetch)."""
+        out = self.runner.run(
+            "ls-tree", "-r", "-z", "--name-only", sha, "--", *(under or []), what="list tree", ref=sha
+        )
+        return sum(1 for name in out.split("\0") if name)
+
     def gitlinks(self, sha: str, under: list[str] | None) -> list[tuple[str, str]]:
         """(path, commit) of the submodules recorded in ``sha``, limited to ``under`` dirs."""
         out = self.runner.run("ls-tree", "-r", "-z", sha, "--", *(under or []), what="list tree", ref=sha)

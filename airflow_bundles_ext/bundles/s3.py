@@ -52,6 +52,7 @@ from airflow_bundles_ext.core.paths import check_segment
 from airflow_bundles_ext.errors import BundleConfigError, EmptySourceRefusedError
 from airflow_bundles_ext.metrics import BundleMetrics
 from airflow_bundles_ext.publish import VersionStore
+from airflow_bundles_ext.tree_check import TreeLimits
 
 __all__ = ["DEFAULT_MANIFEST_ROOT", "S3DagBundle"]
 
@@ -70,6 +71,9 @@ class S3DagBundle(BaseDagBundle):
     :param max_attempts: total attempts per request (botocore standard retry mode), and per
         object download including re-requests of a body that broke mid-stream.
     :param connect_timeout: / :param read_timeout: seconds, per request.
+    :param max_files: / :param max_bytes: caps on the objects and bytes of one version (``None``:
+        no cap); a listing over a cap is refused before any download and the published version
+        keeps serving. Bundle files get the caps of the tenancy policy.
     """
 
     supports_versioning = True
@@ -86,6 +90,8 @@ class S3DagBundle(BaseDagBundle):
         max_attempts: int = 5,
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
+        max_files: int | None = None,
+        max_bytes: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -109,6 +115,10 @@ class S3DagBundle(BaseDagBundle):
         self.max_attempts = _bounded(max_attempts, 1, 20, where, "max_attempts")
         self.allow_empty = bool(allow_empty)
         self.connect_timeout, self.read_timeout = float(connect_timeout), float(read_timeout)
+        self.limits = TreeLimits(
+            max_files=_optional_cap(max_files, where, "max_files"),
+            max_bytes=_optional_cap(max_bytes, where, "max_bytes"),
+        )
         self._store = VersionStore(self.base_dir, self.versions_dir)
         self._manifests = LocalManifests(self.base_dir)
         self._holds = VersionHolds(self.name)
@@ -199,8 +209,10 @@ class S3DagBundle(BaseDagBundle):
         return self._manifests.load(published) or mf.EMPTY
 
     def _check_publishable(self, target: mf.Manifest, published: str | None) -> None:
-        """Refuse key collisions and an emptied prefix (checked only when the version changed)."""
-        mf.check_collisions(target, f"s3://{self.bucket_name}/{self.list_prefix}")
+        """Refuse caps exceeded, key collisions and an emptied prefix (only when the version changed)."""
+        where = f"s3://{self.bucket_name}/{self.list_prefix}"
+        self.limits.check_counts(len(target), target.total_bytes, where)
+        mf.check_collisions(target, where)
         if len(target) or self.allow_empty or published is None:
             return
         if not any(self._store.version_dir(published).iterdir()):
@@ -272,6 +284,7 @@ class S3DagBundle(BaseDagBundle):
 
     def _build_pinned(self, version: str) -> None:
         target = stored_manifest(self._objects, self.manifest_key(version), version, self.list_prefix)
+        self.limits.check_counts(len(target), target.total_bytes, f"bundle {self.name!r} version {version}")
         published = self._store.published_version()
         base = self._manifests.load(published) or mf.EMPTY
         try:
@@ -304,6 +317,12 @@ def _require(value: Any, where: str, key: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise BundleConfigError(where, "must be a non-empty string", key=key)
     return value
+
+
+def _optional_cap(value: Any, where: str, key: str) -> int | None:
+    if value is None:
+        return None
+    return _bounded(value, 1, 2**62, where, key)
 
 
 def _bounded(value: Any, low: int, high: int, where: str, key: str) -> int:

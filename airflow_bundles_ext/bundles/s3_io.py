@@ -203,7 +203,7 @@ class S3Objects:
         # The staging tree belongs to this build alone (bundle lock), so a fixed temp name is unique.
         tmp = job.dest.with_name(f".{job.dest.name}.abx-part")
         try:
-            written = self._stream(response["Body"], tmp, md5, retries)
+            written = self._stream(response["Body"], tmp, md5, retries, job)
             self._verify(job, written, md5)
             os.replace(tmp, job.dest)
         except BaseException:
@@ -212,7 +212,8 @@ class S3Objects:
             raise
         return Fetched(key=job.key, version_id=response.get("VersionId"), size=written)
 
-    def _stream(self, body: Any, tmp: Path, md5: Any, retries: int) -> int:
+    def _stream(self, body: Any, tmp: Path, md5: Any, retries: int, job: Fetch) -> int:
+        """Write the body to ``tmp``; stop at the first byte beyond the listed size."""
         written = 0
         try:
             fh = open(tmp, "wb")  # noqa: SIM115 - closed below, errors split by side
@@ -226,6 +227,13 @@ class S3Objects:
                     raise _StreamBroken(exc, retries) from exc
                 if not chunk:
                     return written
+                if written + len(chunk) > job.size:
+                    raise S3RequestError(
+                        "GetObject",
+                        f"s3://{self.bucket}/{job.key}",
+                        "SizeMismatch",
+                        f"served more than the {job.size} bytes listed; not read further",
+                    )
                 if md5 is not None:
                     md5.update(chunk)
                 try:

@@ -16,13 +16,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from airflow_bundles_ext.core.bundle_config import (
-    MAX_FILE_BYTES,
-    Allowlist,
-    is_config_file_name,
-    parse_bundle_file,
-)
+from airflow_bundles_ext.core.bundle_config import MAX_FILE_BYTES, is_config_file_name, parse_bundle_file
 from airflow_bundles_ext.core.paths import check_segment
+from airflow_bundles_ext.core.tenancy import TenancyPolicy
 from airflow_bundles_ext.errors import BundleConfigError, EmptySourceRefusedError, UnsafePathError
 
 _PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
@@ -197,13 +193,15 @@ def _in_step(obj: RemoteObject, local: LocalFile | None) -> bool:
 def review(
     fetched: Iterable[Fetched],
     local: Mapping[str, LocalFile],
-    plan: Plan,
     *,
     bucket: str,
-    allowlist: Allowlist,
+    policy: TenancyPolicy,
 ) -> tuple[list[Accepted], list[Rejection]]:
-    """Validate fetched bodies and refuse duplicate bundle names; nothing invalid is accepted."""
-    candidates: list[Accepted] = []
+    """Validate fetched bodies with the watcher's rules and tenancy policy; nothing invalid is accepted.
+
+    A file defines the bundle named by its stem, so two objects can never claim one bundle name.
+    """
+    accepted: list[Accepted] = []
     rejected: list[Rejection] = []
     for item in fetched:
         if item.refused is not None:
@@ -213,43 +211,14 @@ def review(
             continue  # deleted after the listing: the next listing removes the local file
         target = Target(item.target.name, item.target.key, item.etag)
         try:
-            spec = parse_bundle_file(item.body, source=f"s3://{bucket}/{target.key}", allowlist=allowlist)
+            spec = parse_bundle_file(
+                item.body, file=target.name, policy=policy, source=f"s3://{bucket}/{target.key}"
+            )
         except BundleConfigError as exc:
             rejected.append(Rejection(target.key, target.etag, str(exc)))
             continue
         digest = md5_hex(item.body)
         previous = local.get(target.name)
         changed = previous is None or previous.md5 != digest
-        candidates.append(Accepted(target, item.body, digest, spec.name, changed))
-    accepted, duplicates = _refuse_duplicates(candidates, local, plan, bucket=bucket)
-    return accepted, rejected + duplicates
-
-
-def _refuse_duplicates(
-    candidates: list[Accepted], local: Mapping[str, LocalFile], plan: Plan, *, bucket: str
-) -> tuple[list[Accepted], list[Rejection]]:
-    """Refuse a fetched file whose bundle name another file of the final directory defines.
-
-    The watcher rejects duplicate names too; refusing here keeps the previous good copy in
-    place instead of handing the watcher a conflict.
-    """
-    final = {n: f.bundle_name for n, f in local.items() if n not in plan.delete}
-    final.update({a.target.name: a.bundle_name for a in candidates})
-    accepted: list[Accepted] = []
-    rejected: list[Rejection] = []
-    for item in candidates:
-        others = sorted(n for n, b in final.items() if b == item.bundle_name and n != item.target.name)
-        if not others:
-            accepted.append(item)
-            continue
-        prefix = item.target.key[: len(item.target.key) - len(item.target.name)]
-        where = ", ".join(f"s3://{bucket}/{prefix}{n}" for n in others)
-        rejected.append(
-            Rejection(
-                item.target.key,
-                item.target.etag,
-                f"bundle name {item.bundle_name!r} is also defined by {where}; bundle names must be unique",
-                remember=False,
-            )
-        )
+        accepted.append(Accepted(target, item.body, digest, spec.name, changed))
     return accepted, rejected

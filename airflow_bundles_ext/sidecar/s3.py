@@ -12,12 +12,14 @@ nothing is written to disk before every request of the cycle has completed.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from airflow_bundles_ext.core.bundle_config import MAX_FILE_BYTES
 from airflow_bundles_ext.errors import BundlesExtError, S3SourceError
 from airflow_bundles_ext.sidecar.config import SyncConfig
 from airflow_bundles_ext.sidecar.plan import Fetched, RemoteObject, Target
@@ -75,20 +77,35 @@ def list_objects(client: Any, bucket: str, prefix: str) -> list[RemoteObject]:
 
 
 def get_object(client: Any, bucket: str, target: Target, attempts: int) -> Fetched:
-    """GET one object. A vanished object gives ``body=None``; other failures raise."""
+    """GET one object, reading at most one byte over the bundle-file limit.
+
+    A vanished object gives ``body=None``. What concerns this object only (a 4xx such as 403 for
+    another team's KMS key or 400 for an SSE-C object, a body over the limit) refuses this object
+    and keeps its previous copy; only what concerns every object (5xx, throttling, the network)
+    fails the cycle.
+    """
     from botocore.exceptions import BotoCoreError, ClientError, IncompleteReadError, ResponseStreamingError
 
     for attempt in range(1, attempts + 1):
         try:
             resp = client.get_object(Bucket=bucket, Key=target.key)
-            body = resp["Body"].read()
+            with contextlib.closing(resp["Body"]) as stream:
+                body = stream.read(MAX_FILE_BYTES + 1)
+                if len(body) <= MAX_FILE_BYTES:
+                    stream.read(1)  # at the end: botocore checks Content-Length (a cut body raises)
+            if len(body) > MAX_FILE_BYTES:
+                return Fetched(
+                    target,
+                    None,
+                    target.etag,
+                    refused=f"object body is over the {MAX_FILE_BYTES} byte limit of a bundle file "
+                    "(it was listed smaller); not read further",
+                )
             return Fetched(target, body, resp["ETag"].strip('"'))
         except ClientError as exc:
             if _code(exc) in _GONE:
                 return Fetched(target, None, target.etag)
-            if _status(exc) == 403:
-                # One object we may not read (another team's KMS key, a deny policy) must not
-                # stop every other bundle from syncing: refuse it, keep its previous copy.
+            if _object_only(exc):
                 return Fetched(target, None, target.etag, refused=f"download refused: {_describe(exc)}")
             raise S3SourceError(
                 f"download failed: s3://{bucket}/{target.key}: {_describe(exc)}; retrying next cycle"
@@ -163,6 +180,15 @@ def interruptible(fn: Callable[[], T], stop: threading.Event, what: str) -> T:
     if "error" in box:
         raise box["error"]
     return box["value"]  # type: ignore[no-any-return]
+
+
+_NOT_OBJECT_ONLY = (408, 429)  # timeouts and throttling concern every object
+
+
+def _object_only(exc: Any) -> bool:
+    """A 4xx answer about this object (403 AccessDenied, 400 for SSE-C or a disabled KMS key, ...)."""
+    status = _status(exc)
+    return status is not None and 400 <= status < 500 and status not in _NOT_OBJECT_ONLY
 
 
 def _code(exc: Any) -> str:

@@ -51,9 +51,11 @@ class Syncer:
         self.log = get_logger(__name__).bind(source=config.source)
         self._remembered: dict[str, Rejection] = {}
         self._reported: set[tuple[str, str, str]] = set()
+        self.policy = config.policy_source()
 
     def prepare(self) -> None:
-        """Create the directory and remove temp files a killed predecessor left."""
+        """Check the tenancy policy, create the directory, remove temp files a killed predecessor left."""
+        self.policy.current()
         self.config.path.mkdir(parents=True, exist_ok=True)
         for path in state.sweep_debris(self.config.path):
             self.log.info("debris removed", path=str(path))
@@ -62,6 +64,7 @@ class Syncer:
         """One cycle. Raises :class:`BundlesExtError` (nothing changed on disk) or
         :class:`SyncInterrupted` when a stop signal arrives while waiting on S3."""
         cfg = self.config
+        policy = self.policy.current()  # one stat; a policy that became invalid fails the cycle
         listing = interruptible(
             lambda: list_objects(self.client, cfg.bucket, cfg.prefix), self.stop, "listing"
         )
@@ -78,7 +81,7 @@ class Syncer:
         fetched = interruptible(
             lambda: fetch_all(self.client, cfg.bucket, plan.fetch, cfg.max_attempts), self.stop, "download"
         )
-        accepted, refused = review(fetched, local, plan, bucket=cfg.bucket, allowlist=cfg.allowlist)
+        accepted, refused = review(fetched, local, bucket=cfg.bucket, policy=policy)
         rejected = (*plan.rejected, *refused)
         self._report(rejected)
         written = self._apply(plan, local, records, accepted)

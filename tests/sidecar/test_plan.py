@@ -7,6 +7,7 @@ import json
 import pytest
 
 from airflow_bundles_ext.core.bundle_config import MAX_FILE_BYTES, Allowlist
+from airflow_bundles_ext.core.tenancy import TenancyPolicy
 from airflow_bundles_ext.errors import EmptySourceRefusedError, UnsafePathError
 from airflow_bundles_ext.sidecar.plan import (
     Fetched,
@@ -20,12 +21,13 @@ from airflow_bundles_ext.sidecar.plan import (
     review,
 )
 
-LOCAL = "airflow.dag_processing.bundles.local.LocalDagBundle"
+S3 = "airflow_bundles_ext.bundles.s3.S3DagBundle"
+DEFAULT = TenancyPolicy()
 P = "cfg/"
 
 
-def body(name: str, classpath: str = LOCAL) -> bytes:
-    return json.dumps({"name": name, "classpath": classpath, "kwargs": {"path": "/dags"}}).encode()
+def body(name: str, classpath: str = S3) -> bytes:
+    return json.dumps({"name": name, "classpath": classpath, "kwargs": {"bucket_name": "dags"}}).encode()
 
 
 def obj(name: str, data: bytes, etag: str | None = None) -> RemoteObject:
@@ -104,17 +106,15 @@ def test_oversize_nested_and_remembered_objects_are_rejected_without_a_get():
 
 
 def test_review_refuses_invalid_bodies_and_names_the_key_and_reason():
-    allow = Allowlist()
     bad_json = Fetched(Target("a.json", "cfg/a.json", "e1"), b"{nope", "e1")
     disallowed = Fetched(Target("b.json", "cfg/b.json", "e2"), body("b", "evil.Bundle"), "e2")
-    result = plan([])
-    accepted, rejected = review([bad_json, disallowed], {}, result, bucket="bkt", allowlist=allow)
+    accepted, rejected = review([bad_json, disallowed], {}, bucket="bkt", policy=DEFAULT)
     assert accepted == []
     reasons = {r.key: r.reason for r in rejected}
     assert "s3://bkt/cfg/a.json" in reasons["cfg/a.json"] and "malformed JSON" in reasons["cfg/a.json"]
-    assert "allow-list" in reasons["cfg/b.json"]
-    custom = Allowlist.parse("evil.*")
-    accepted, _ = review([disallowed], {}, result, bucket="bkt", allowlist=custom)
+    assert "may not be used in a bundle file" in reasons["cfg/b.json"]
+    custom = TenancyPolicy(allowlist=Allowlist.parse("evil.*"))
+    accepted, _ = review([disallowed], {}, bucket="bkt", policy=custom)
     assert [a.bundle_name for a in accepted] == ["b"]
 
 
@@ -123,26 +123,21 @@ def test_review_marks_identical_content_unchanged_and_skips_vanished_objects():
     local = {"a.json": LocalFile("a.json", md5_hex(a), bundle_name="a")}
     same = Fetched(Target("a.json", "cfg/a.json", "e1"), a, "e1")
     gone = Fetched(Target("z.json", "cfg/z.json", "e9"), None, "e9")
-    accepted, rejected = review([same, gone], local, plan([]), bucket="b", allowlist=Allowlist())
+    accepted, rejected = review([same, gone], local, bucket="b", policy=DEFAULT)
     assert [(x.target.name, x.changed) for x in accepted] == [("a.json", False)]
     assert rejected == []
 
 
-def test_review_refuses_a_bundle_name_defined_by_another_file():
-    local = {"a.json": LocalFile("a.json", "m", bundle_name="team")}
+def test_review_refuses_a_file_whose_bundle_name_is_not_its_stem():
     dup = Fetched(Target("b.json", "cfg/b.json", "e2"), body("team"), "e2")
-    accepted, rejected = review([dup], local, plan([]), bucket="bkt", allowlist=Allowlist())
+    accepted, rejected = review([dup], {}, bucket="bkt", policy=DEFAULT)
     assert accepted == []
-    assert "s3://bkt/cfg/a.json" in rejected[0].reason and not rejected[0].remember
-    # once a.json is deleted in the same cycle, b.json may take the name
-    renamed = plan([RemoteObject("cfg/b.json", "e2", 10)], local)
-    accepted, rejected = review([dup], local, renamed, bucket="bkt", allowlist=Allowlist())
-    assert [x.bundle_name for x in accepted] == ["team"] and rejected == []
+    assert "s3://bkt/cfg/b.json" in rejected[0].reason and "differs from the file name" in rejected[0].reason
 
 
 def test_review_passes_on_a_refused_get_without_remembering_it():
     refused = Fetched(
         Target("a.json", "cfg/a.json", "e1"), None, "e1", refused="download refused: AccessDenied"
     )
-    accepted, rejected = review([refused], {}, plan([]), bucket="b", allowlist=Allowlist())
+    accepted, rejected = review([refused], {}, bucket="b", policy=DEFAULT)
     assert accepted == [] and rejected[0].reason.startswith("download refused") and not rejected[0].remember

@@ -52,8 +52,8 @@ def test_env_var_alone_activates_through_the_policy_entry_point(tmp_path):
         json.dumps(
             {
                 "name": "x",
-                "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-                "kwargs": {"path": str(tmp_path)},
+                "classpath": "airflow_bundles_ext.bundles.s3.S3DagBundle",
+                "kwargs": {"bucket_name": "b", "prefix": "x"},
             }
         )
     )

@@ -12,12 +12,14 @@ import pytest
 from airflow_bundles_ext.core.bundle_config import Allowlist
 from airflow_bundles_ext.errors import BundleConfigError
 from airflow_bundles_ext.integration.bundles import process_check, processor_check, usable_check
+from airflow_bundles_ext.policy_source import PolicySource
 from airflow_bundles_ext.watcher.state import LastGoodStore
 from airflow_bundles_ext.watcher.view import ConfigDirView, _read_bytes
 from tests.watcher.bundles_for_tests import CLASSPATH
 
 LOCAL = "airflow.dag_processing.bundles.local.LocalDagBundle"
 ALLOW = Allowlist((LOCAL, "airflow_bundles_ext.no_such_module.*", CLASSPATH + "*"))
+POLICY = PolicySource(None, ALLOW)
 
 
 def entry(name="a", classpath=LOCAL, **kwargs):
@@ -56,10 +58,10 @@ def make_view(conf_dir, tmp_path, *, writer=True, check=processor_check, **kw):
 
     view = ConfigDirView(
         conf_dir,
-        allowlist=ALLOW,
+        policy=POLICY,
         last_good=LastGoodStore(tmp_path / "state", writable=writer),
         check=check,
-        usable=usable_check(ALLOW),
+        usable=usable_check(POLICY),
         read=read,
         **kw,
     )
@@ -71,7 +73,7 @@ BAD_INPUTS = {
     "wrong type": (entry() | {"kwargs": ["x"]}, "key 'kwargs'"),
     "missing key": ({"name": "a", "classpath": LOCAL}, "missing required key(s) kwargs"),
     "unimportable classpath": (entry(classpath="airflow_bundles_ext.no_such_module.B"), "does not import"),
-    "disallowed classpath": (entry(classpath="subprocess.Popen"), "not on the allow-list"),
+    "disallowed classpath": (entry(classpath="subprocess.Popen"), "may not be used in a bundle file"),
     "constructor raises": (entry(path="/d", bogus=1), "constructor refused the kwargs"),
     "unsafe name": (entry(name="../etc"), "key 'name'"),
     "over 1 MiB": (b'{"name": "a"' + b" " * (1024 * 1024) + b"}", "over the 1048576 byte limit"),
@@ -167,7 +169,7 @@ def test_read_error_keeps_last_good_and_is_retried_with_backoff_without_reconcil
 
     clock = Clock()
     view = ConfigDirView(
-        conf_dir, allowlist=ALLOW, last_good=LastGoodStore(tmp_path / "s"), read=flaky, clock=clock
+        conf_dir, policy=POLICY, last_good=LastGoodStore(tmp_path / "s"), read=flaky, clock=clock
     )
     assert "cannot read" in view.resolve().errors["b.json"].message
     reads, reconciles = view.reads, view.reconciles
@@ -320,11 +322,11 @@ def test_last_good_whose_class_no_longer_imports_is_a_file_error(conf_dir, tmp_p
 
 
 def test_static_name_conflict_is_an_error_of_the_file(conf_dir, tmp_path):
-    put(conf_dir, "a.json", entry("shared"))
+    put(conf_dir, "shared.json", entry("shared"))
     view, _ = make_view(conf_dir, tmp_path)
     res = view.resolve(static_names={"shared"})
     assert res.bundles == {}
-    assert "dag_bundle_config_list, which wins" in res.errors["a.json"].message
+    assert "dag_bundle_config_list, which wins" in res.errors["shared.json"].message
 
 
 def test_a_reader_without_shared_state_keeps_what_it_saw_in_memory(conf_dir, tmp_path):

@@ -201,15 +201,31 @@ def check_loadable(spec: BundleSpec, *, construct: bool = True) -> Any:
 
 
 def processor_check(spec: BundleSpec, proven: bool) -> None:
-    """The DAG processor and the CLI: construct once, then the checks that read the DB and connections.
+    """The DAG processor and the CLI: everything, the team's existence in the metadata DB included.
 
-    ``preflight()`` (our git bundle: are the connection's credentials bound to repo_url's host?)
-    and the team's existence are checked here, so a file that would fail at every refresh, or
-    make ``sync_bundles_to_db`` fail for every bundle, is reported invalid instead.
+    A file that would make ``sync_bundles_to_db`` fail for every bundle (an unknown team) or
+    fail at every refresh (credentials bound to another host) is reported invalid instead.
     """
     bundle = check_loadable(spec, construct=True)
     if spec.team_name:
         _check_team_exists(spec)
+    _preflight(spec, bundle)
+
+
+def process_check(spec: BundleSpec, proven: bool) -> None:
+    """Any other process (workers talk to no metadata DB): construct and preflight only a spec
+    the DAG processor has not already proven.
+
+    A fresh worker or task pod thus imports each class but builds no bundle for files that
+    match ``last_good.json``.
+    """
+    bundle = check_loadable(spec, construct=not proven)
+    if bundle is not None:
+        _preflight(spec, bundle)
+
+
+def _preflight(spec: BundleSpec, bundle: Any) -> None:
+    """The bundle's own checks that need its connection (our git bundle: the credential's host)."""
     preflight = getattr(bundle, "preflight", None)
     if preflight is None:
         return
@@ -237,15 +253,6 @@ def _check_team_exists(spec: BundleSpec) -> None:
             f"team {spec.team_name!r} does not exist; create it (airflow teams create) or fix the policy",
             key="team_name",
         )
-
-
-def process_check(spec: BundleSpec, proven: bool) -> None:
-    """Any other process: construct only a spec the DAG processor has not already proven.
-
-    A fresh worker or task pod thus imports each class but builds no bundle for files that
-    match ``last_good.json``.
-    """
-    check_loadable(spec, construct=not proven)
 
 
 def usable_check(policy: PolicySource) -> Callable[[BundleSpec], str | None]:

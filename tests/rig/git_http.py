@@ -2,7 +2,9 @@
 a small threaded Python server, started and stopped by the test.
 
 - Basic auth: every request needs ``username``/``password``, else 401 (what GitHub does for a
-  private repository). ``requests`` records (method, path, user, git command) per request.
+  private repository). ``requests`` records (method, path, user, git command) per request, and
+  ``authorizations`` every ``Authorization`` header received, valid or not (what a client sent).
+  With ``username=None`` the server is anonymous (a public repository): no credential is needed.
 - ``protocol_v2=False`` does not forward the ``Git-Protocol`` header, so the backend speaks
   protocol v0 and, without ``uploadpack.allowAnySHA1InWant``, refuses wants by SHA of commits
   that are not ref tips, like a strict server.
@@ -35,7 +37,9 @@ class Request:
 
 
 class GitHttpServer:
-    def __init__(self, project_root: Path, *, username: str, password: str, protocol_v2: bool = True) -> None:
+    def __init__(
+        self, project_root: Path, *, username: str | None, password: str | None, protocol_v2: bool = True
+    ) -> None:
         self.project_root = project_root
         self.username = username
         self.password = password
@@ -43,6 +47,7 @@ class GitHttpServer:
         self.hang = False
         self.fail_fetch_status: int | None = None
         self.requests: list[Request] = []
+        self.authorizations: list[str] = []
         self._stall_at: int | None = None
         self._fetches_seen = 0
         self._release = threading.Event()
@@ -89,6 +94,10 @@ class GitHttpServer:
     # --- per request -------------------------------------------------------------------------
 
     def _authorized_user(self, header: str | None) -> str | None:
+        if header:
+            self.authorizations.append(header)
+        if self.username is None:
+            return "anonymous"
         if not header or not header.startswith("Basic "):
             return None
         try:
@@ -173,7 +182,7 @@ def _handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
                 "QUERY_STRING": query,
                 "CONTENT_TYPE": self.headers.get("Content-Type", ""),
                 "CONTENT_LENGTH": str(len(body)),
-                "REMOTE_USER": server.username,
+                "REMOTE_USER": server.username or "anonymous",
                 "REMOTE_ADDR": "127.0.0.1",
                 "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
                 "GIT_CONFIG_NOSYSTEM": "1",

@@ -49,7 +49,7 @@ class Clock:
         return self.now
 
 
-def make_view(conf_dir, tmp_path, *, writer=True, check=processor_check, **kw):
+def make_view(conf_dir, tmp_path, *, writer=True, check=processor_check, policy=POLICY, **kw):
     reads = []
 
     def read(path):
@@ -58,10 +58,10 @@ def make_view(conf_dir, tmp_path, *, writer=True, check=processor_check, **kw):
 
     view = ConfigDirView(
         conf_dir,
-        policy=POLICY,
+        policy=policy,
         last_good=LastGoodStore(tmp_path / "state", writable=writer),
         check=check,
-        usable=usable_check(POLICY),
+        usable=usable_check(policy),
         read=read,
         **kw,
     )
@@ -336,3 +336,45 @@ def test_a_reader_without_shared_state_keeps_what_it_saw_in_memory(conf_dir, tmp
     put(conf_dir, "a.json", b"{broken")
     assert reader.resolve().bundles == good
     assert not (tmp_path / "state" / "last_good.json").exists()
+
+
+def _policy_file(path, roots):
+    doc = {"default": {"classpaths": [LOCAL], "local_path_roots": roots}}
+    path.write_text(json.dumps(doc))
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+
+
+def test_a_narrowed_policy_takes_back_what_it_no_longer_grants_and_an_invalid_one_changes_nothing(
+    conf_dir, tmp_path
+):
+    policy_path = tmp_path / "policy.json"
+    _policy_file(policy_path, ["/dags"])
+    view, reads = make_view(conf_dir, tmp_path, policy=PolicySource(policy_path, ALLOW))
+    put(conf_dir, "a.json", entry())
+    put(conf_dir, "b.json", entry("b", path="/dags/b"))
+    assert set(view.resolve().bundles) == {"a", "b"}
+    before = len(reads)
+
+    policy_path.write_text("{not json")  # a broken policy: everything in force stays
+    res = view.resolve()
+    assert set(res.bundles) == {"a", "b"} and len(reads) == before
+
+    _policy_file(policy_path, ["/dags/b"])  # narrowed: a's path is no longer granted
+    res = view.resolve()
+    assert set(res.bundles) == {"b"}
+    assert "outside the granted roots /dags/b" in res.errors["a.json"].message
+    assert "last good definition cannot stand in" in res.errors["a.json"].message
+    assert len(reads) == before + 2  # every file is admitted again under the new policy
+
+
+def test_a_process_that_starts_with_an_invalid_policy_keeps_the_last_good_bundles(conf_dir, tmp_path):
+    policy_path = tmp_path / "policy.json"
+    _policy_file(policy_path, ["/dags"])
+    put(conf_dir, "a.json", entry())
+    writer, _ = make_view(conf_dir, tmp_path, policy=PolicySource(policy_path, ALLOW))
+    assert set(writer.resolve().bundles) == {"a"}
+
+    policy_path.write_text("[")
+    fresh, reads = make_view(conf_dir, tmp_path, writer=False, policy=PolicySource(policy_path, ALLOW))
+    assert set(fresh.resolve().bundles) == {"a"} and reads == []

@@ -25,6 +25,9 @@ os.environ.update(
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(_SESSION_DIR / "bundles"),
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": "[]",
+        # [bundles-ext status] the pytest process is no DAG processor: no status writer patching
+        # here (subprocesses get their own env from tests/rig/airflow_env.py; it is on there).
+        "AIRFLOW__BUNDLES_EXT__STATUS_WRITER": "False",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",

@@ -52,9 +52,8 @@ def d(deploy, sqlite_template, tmp_path_factory):
     ]
     deployment = deploy(env, bundles=bundles, remotes=remotes)
     # A file-defined bundle whose source is failing, and an invalid bundle file.
-    write_bundle_file(
-        deployment.watch_dir, "broken", GIT, {"repo_url": f"file://{home}/no-such-repo.git", "tracking_ref": "main"}
-    )
+    broken = {"repo_url": f"file://{home}/no-such-repo.git", "tracking_ref": "main"}
+    write_bundle_file(deployment.watch_dir, "broken", GIT, broken)
     (deployment.watch_dir / "bad.json").write_text('{"name": "bad", "classpath": ')
     wait_all_reported(deployment, ["local-a", "repo", "hooked", "broken"])
     return deployment

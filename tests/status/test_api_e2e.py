@@ -6,6 +6,8 @@ a failing bundle and an invalid file in health, the CLI's same data, and the Ope
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -19,6 +21,8 @@ from schemathesis.checks import (
 
 from airflow_bundles_ext.status.model import REFRESH_MARKER
 from airflow_bundles_ext.watcher.demo import write_bundle_file
+from tests.conftest import IN_CI
+from tests.rig import browser
 from tests.rig.airflow_env import write_dag
 from tests.rig.git import GitRemote
 from tests.status.conftest import (
@@ -197,3 +201,49 @@ def test_api_conforms_to_its_openapi_document(d):
             case.validate_response(response, checks=checks)  # noqa: B023
 
         conforms()
+
+
+# --- the Bundles page in Debian's chromium ----------------------------------------------------
+
+
+def _page(driver, d, user):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.login(driver, d.api.base_url, user, d.api.password(user))
+    driver.get(f"{d.api.base_url}/plugin/bundles")  # the external view inside the Airflow UI
+    wait = WebDriverWait(driver, 60)
+    wait.until(ec.frame_to_be_available_and_switch_to_it((By.TAG_NAME, "iframe")))
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "tr[data-bundle=broken] .badge.bad")))
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "tr[data-file='bad.json']")))
+    return wait
+
+
+def test_bundles_page_shows_health_and_refresh_works_for_editors_only(d, tmp_path):
+    if not browser.available():
+        if IN_CI:
+            pytest.fail("chromium and chromedriver are required in CI; scripts/setup installs them as root")
+        pytest.skip("chromium/chromedriver not installed (scripts/setup installs them as root)")
+    from selenium.webdriver.common.by import By
+
+    shots = Path(os.environ.get("BUNDLES_EXT_SCREENSHOTS") or tmp_path)
+    with browser.chrome() as driver:
+        wait = _page(driver, d, "viewer")
+        assert driver.find_elements(By.CSS_SELECTOR, "button[data-bundle]") == []
+        driver.switch_to.default_content()
+        browser.screenshot(driver, shots / "bundles-page-viewer.png")
+    with browser.chrome() as driver:
+        wait = _page(driver, d, "editor")
+        row = driver.find_element(By.CSS_SELECTOR, "tr[data-bundle=broken]")
+        assert "no-such-repo" in row.text and "broken.json" in row.text
+        before = d.bundle("repo")["refresh"]["started_at"]
+        driver.switch_to.default_content()
+        browser.screenshot(driver, shots / "bundles-page.png")
+        wait.until(lambda drv: drv.switch_to.frame(drv.find_element(By.TAG_NAME, "iframe")) or True)
+        driver.find_element(By.CSS_SELECTOR, "button[data-bundle=repo]").click()
+        wait.until(lambda drv: "requested" in drv.find_element(By.ID, "message").text)
+        # refresh_interval is 300 s: a new refresh start can only come from the click.
+        d.wait(lambda: d.bundle("repo")["refresh"]["started_at"] != before, "refresh after the click")
+        driver.switch_to.default_content()
+        browser.screenshot(driver, shots / "bundles-page-refresh.png")

@@ -171,8 +171,14 @@ def test_openapi_document_describes_the_routes(d):
     response = d.api.request("GET", "/bundles-ext/openapi.json")
     assert response.status_code == 200
     paths = response.json()["paths"]
-    for path in ("/api/v1/bundles", "/api/v1/bundles/{name}", "/api/v1/bundles/{name}/refresh",
-                 "/api/v1/health", "/api/v1/webhooks/github", "/api/v1/webhooks/gitlab"):
+    for path in (
+        "/api/v1/bundles",
+        "/api/v1/bundles/{name}",
+        "/api/v1/bundles/{name}/refresh",
+        "/api/v1/health",
+        "/api/v1/webhooks/github",
+        "/api/v1/webhooks/gitlab",
+    ):
         assert path in paths
     assert "202" in paths["/api/v1/bundles/{name}/refresh"]["post"]["responses"]
 

@@ -106,6 +106,9 @@ class PatchingFinder(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Any, target: Any = None
     ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in TARGETS:
+            return None
+        _upgrade_if_watcher_configured()  # [bundles-ext status]
         if fullname not in _active:
             return None
         for finder in sys.meta_path:
@@ -117,6 +120,18 @@ class PatchingFinder(importlib.abc.MetaPathFinder):
                     spec.loader = _PatchingLoader(spec.loader)
                 return spec
         return None
+
+
+def _upgrade_if_watcher_configured() -> None:
+    """[bundles-ext status] Status-only mode was chosen at process start (the policy entry point),
+    but ``airflow_local_settings.py`` may switch the watcher on afterwards (its documented
+    one-line activation sets the option, then imports this already-imported module): patch
+    both targets from then on."""
+    global _active, _status_only
+    from airflow_bundles_ext.watcher.options import is_configured
+
+    if _status_only and is_configured():
+        _active, _status_only = TARGETS, False
 
 
 def install() -> bool:

@@ -14,7 +14,9 @@ Every error this package raises derives from :class:`BundlesExtError`. Foreign e
      ├── VersionUnavailableError  a pinned version cannot be rebuilt from the source
      ├── EmptySourceRefusedError  the source is empty but the published version is not
      ├── SourceLimitError         the source exceeds a platform cap (files, bytes)
-     └── PublishError             the local tree could not be staged or published
+     ├── PublishError             the local tree could not be staged or published
+     ├── UnknownBundleError       no bundle of that name (status API, CLI)
+     └── InactiveBundleError      the bundle is inactive: nothing would refresh it
 
 Messages follow one shape: ``what failed: which object: why; what to do``. They never
 contain a secret: URLs are redacted before they are put in a message.
@@ -78,3 +80,14 @@ class SourceLimitError(BundlesExtError):
 
 class PublishError(BundlesExtError):
     """Staging or publishing a local tree failed; the previous version keeps serving."""
+
+
+# [bundles-ext status] errors of the status API, the page and the CLI.
+
+
+class UnknownBundleError(BundlesExtError):
+    """No bundle of that name is known to Airflow (no ``dag_bundle`` row)."""
+
+
+class InactiveBundleError(BundlesExtError):
+    """The bundle is known but inactive: no DAG processor owns it, so nothing can refresh it."""

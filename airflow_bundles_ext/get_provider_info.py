@@ -7,14 +7,62 @@ from typing import Any
 from airflow_bundles_ext import __version__
 
 
-def _option(description: str, *, type_: str, example: str | None, default: str | None) -> dict[str, Any]:
-    return {
+def _option(
+    description: str, *, type_: str, example: str | None, default: str | None, sensitive: bool = False
+) -> dict[str, Any]:
+    option: dict[str, Any] = {
         "description": description,
         "version_added": "0.1.0",
         "type": type_,
         "example": example,
         "default": default,
     }
+    if sensitive:
+        option["sensitive"] = True
+    return option
+
+
+# [bundles-ext status] options of the status writer, the REST API and the webhooks.
+STATUS_OPTIONS = {
+    "status_writer": _option(
+        "Whether DAG processors record each bundle's refresh outcomes, version, local storage and "
+        "the watched directory's invalid files in the metadata DB (tables created by ``airflow db "
+        "migrate``), for the ``/bundles-ext`` API, the Bundles page and ``airflow bundles-ext status``. "
+        "Rows are written only when something changed. Empty (the default) follows the watcher: on when "
+        "``[dag_processor] dag_bundle_config_path`` is set, so that without it this package changes "
+        "nothing in Airflow; ``True`` also records the static bundles of a deployment without the "
+        "watcher; ``False`` turns it off.",
+        type_="string",
+        example="True",
+        default="",
+    ),
+    "health_max_failures": _option(
+        "Consecutive failed refreshes after which an active bundle makes "
+        "``GET /bundles-ext/api/v1/health`` answer 503.",
+        type_="integer",
+        example="1",
+        default="3",
+    ),
+    "github_webhook_secret": _option(
+        "Secret of the GitHub webhook (``POST /bundles-ext/api/v1/webhooks/github``): requests whose "
+        "``X-Hub-Signature-256`` is not the HMAC-SHA256 of the body under this secret are refused "
+        "with 401. Empty disables the webhook. Also settable through ``github_webhook_secret_cmd`` "
+        "and ``github_webhook_secret_secret``.",
+        type_="string",
+        example=None,
+        default="",
+        sensitive=True,
+    ),
+    "gitlab_webhook_token": _option(
+        "Secret token of the GitLab webhook (``POST /bundles-ext/api/v1/webhooks/gitlab``): requests "
+        "whose ``X-Gitlab-Token`` differs are refused with 401. Empty disables the webhook. Also "
+        "settable through ``gitlab_webhook_token_cmd`` and ``gitlab_webhook_token_secret``.",
+        type_="string",
+        example=None,
+        default="",
+        sensitive=True,
+    ),
+}
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -40,6 +88,8 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "cli": ["airflow_bundles_ext.cli.definition.get_cli_commands"],
+        # [bundles-ext status] `airflow db migrate` creates the status tables (docs/status.md).
+        "db-managers": ["airflow_bundles_ext.status.db_manager.BundlesExtDBManager"],
         "config": {
             "bundles_ext": {
                 "description": (
@@ -99,6 +149,7 @@ def get_provider_info() -> dict[str, Any]:
                         example="3600",
                         default="3600",
                     ),
+                    **STATUS_OPTIONS,
                 },
             }
         },

@@ -36,11 +36,23 @@ def _probe(tmp_path, **env):
 
 
 def test_without_the_option_nothing_is_installed_or_patched(tmp_path):
+    # The status writer follows the watcher unless it is switched on explicitly.
     assert _probe(tmp_path) == {
         "activate_imported": False,
         "finder": False,
         "bundles_patched": False,
         "processor_patched": False,
+        "bundles": [],
+    }
+
+
+def test_status_writer_alone_patches_only_the_processor(tmp_path):
+    # Switched on explicitly without the watched directory: DagBundlesManager stays stock.
+    assert _probe(tmp_path, AIRFLOW__BUNDLES_EXT__STATUS_WRITER="True") == {
+        "activate_imported": True,
+        "finder": True,
+        "bundles_patched": False,
+        "processor_patched": True,
         "bundles": [],
     }
 

@@ -156,9 +156,9 @@ def changes(written: Mapping[str, T], now: Mapping[str, T], *, delete_missing: b
     return Changes(upserts, deletes)
 
 
-def keep_since(previous: Mapping[str, InvalidFile], current: Iterable[InvalidFile], at: datetime) -> dict[
-    str, InvalidFile
-]:
+def keep_since(
+    previous: Mapping[str, InvalidFile], current: Iterable[InvalidFile], at: datetime
+) -> dict[str, InvalidFile]:
     """Invalid files keyed by file, with ``since`` carried over while the problem stays the same."""
     out: dict[str, InvalidFile] = {}
     for item in current:

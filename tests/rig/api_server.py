@@ -91,9 +91,7 @@ class ApiServer:
             self._tokens[user] = response.json()["access_token"]
         return self._tokens[user]
 
-    def request(
-        self, method: str, path: str, *, user: str | None = None, **kwargs: Any
-    ) -> httpx.Response:
+    def request(self, method: str, path: str, *, user: str | None = None, **kwargs: Any) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}) or {})
         if user is not None:
             headers["Authorization"] = f"Bearer {self.token(user)}"

@@ -24,7 +24,6 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -78,8 +77,7 @@ class GitAuth:
     def secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self.password, self.private_key, self.passphrase) if s)
 
-    @contextlib.contextmanager
-    def env(self, url: str) -> Iterator[dict[str, str]]:
+    def env(self, url: str) -> dict[str, str]:
         """Environment for git commands against ``url``. No secret is written to any file."""
         env: dict[str, str] = {}
         if self.password and url.startswith(("https://", "http://")):
@@ -96,7 +94,7 @@ class GitAuth:
             ssh = f"ssh-agent sh -c {shlex.quote(script)} abx-ssh"
         env["GIT_SSH_COMMAND"] = ssh
         env["GIT_SSH_VARIANT"] = "ssh"  # the command does not start with "ssh": tell git it is OpenSSH
-        yield env
+        return env
 
     def _ssh_command(self, key_path: str | None) -> str:
         parts = ["ssh"]

@@ -19,14 +19,12 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 
+from airflow_bundles_ext.errors import PatternError
+
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _VALUE = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _GLOB = {"**": ".*", "*": "[^/]*", "?": "[^/]"}
 _TOKENS = re.compile(r"\*\*|\*|\?|\{[A-Za-z_][A-Za-z0-9_]*\}")
-
-
-class PatternError(ValueError):
-    """A pattern uses a placeholder that has no value."""
 
 
 def placeholders(pattern: str) -> frozenset[str]:

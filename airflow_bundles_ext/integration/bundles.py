@@ -27,7 +27,13 @@ from typing import Any
 import structlog
 
 from airflow_bundles_ext.core.bundle_config import BundleSpec
-from airflow_bundles_ext.errors import BundleConfigError, BundlesExtError, PolicyError, UnsafePathError
+from airflow_bundles_ext.errors import (
+    BundleConfigError,
+    BundlesExtError,
+    CheckUnavailable,
+    PolicyError,
+    UnsafePathError,
+)
 from airflow_bundles_ext.integration import (
     UnsupportedAirflowError,
     check_running_airflow,
@@ -37,7 +43,7 @@ from airflow_bundles_ext.integration import (
 from airflow_bundles_ext.policy_source import PolicySource
 from airflow_bundles_ext.watcher.options import WatcherOptions, configured_directory
 from airflow_bundles_ext.watcher.state import LastGoodStore, state_dir_for
-from airflow_bundles_ext.watcher.view import Check, CheckUnavailable, ConfigDirView, shared_view
+from airflow_bundles_ext.watcher.view import Check, ConfigDirView, shared_view
 
 log = structlog.get_logger(__name__)
 

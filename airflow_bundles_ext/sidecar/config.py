@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from airflow_bundles_ext.core.bundle_config import Allowlist, is_config_file_name
-from airflow_bundles_ext.errors import BundlesExtError
+from airflow_bundles_ext.errors import SyncConfigError
 from airflow_bundles_ext.policy_source import PolicySource
 
 ALLOWLIST_ENV = "AIRFLOW__BUNDLES_EXT__ALLOWED_CLASSPATHS"
@@ -25,14 +25,6 @@ MODES = ("once", "sidecar")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-
-
-class SyncConfigError(BundlesExtError):
-    """A setting is missing or invalid. The console script exits with code 2."""
-
-    def __init__(self, variable: str, flag: str, problem: str) -> None:
-        self.variable = variable
-        super().__init__(f"invalid sidecar setting {variable} ({flag}): {problem}")
 
 
 @dataclass(frozen=True)

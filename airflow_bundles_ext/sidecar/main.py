@@ -18,7 +18,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from types import FrameType
 
-from airflow_bundles_ext.errors import BundlesExtError, PolicyError
+from airflow_bundles_ext.errors import BundlesExtError, PolicyError, SyncInterrupted
 from airflow_bundles_ext.sidecar import health
 from airflow_bundles_ext.sidecar.config import (
     SETTINGS,
@@ -28,7 +28,7 @@ from airflow_bundles_ext.sidecar.config import (
     sync_config,
 )
 from airflow_bundles_ext.sidecar.log import EventLogger, configure, get_logger
-from airflow_bundles_ext.sidecar.s3 import SyncInterrupted, make_client
+from airflow_bundles_ext.sidecar.s3 import make_client
 from airflow_bundles_ext.sidecar.sync import Syncer
 
 EXIT_OK = 0

@@ -43,7 +43,7 @@ from airflow_bundles_ext.core.configdir import (
 )
 from airflow_bundles_ext.core.tenancy import TenancyPolicy
 from airflow_bundles_ext.core.text import printable
-from airflow_bundles_ext.errors import BundleConfigError, BundlesExtError, PolicyError
+from airflow_bundles_ext.errors import BundleConfigError, CheckUnavailable, PolicyError
 from airflow_bundles_ext.policy_source import PolicySource
 from airflow_bundles_ext.watcher.state import LastGoodStore
 
@@ -59,10 +59,6 @@ Usable = Callable[[BundleSpec], "str | None"]
 
 RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 60.0
-
-
-class CheckUnavailable(BundlesExtError):
-    """A check of a bundle file could not be completed (not: the file is invalid); retried."""
 
 
 @dataclass(frozen=True)

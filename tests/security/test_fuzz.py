@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from airflow_bundles_ext.core.bundle_config import parse_bundle_file
 from airflow_bundles_ext.core.tenancy import TenancyPolicy
 from airflow_bundles_ext.errors import BundleConfigError
-from airflow_bundles_ext.sidecar.plan import Fetched, Target, review
+from airflow_bundles_ext.sidecar.plan import Download, Target, review
 
 POLICY = TenancyPolicy()
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -114,7 +114,7 @@ def test_plausible_bundle_files_give_a_spec_or_a_bundle_config_error(entry):
 )
 def test_the_sidecars_review_of_any_bodies_only_accepts_or_refuses(bodies):
     fetched = [
-        Fetched(Target("fuzz.json", f"p/{i}/fuzz.json", "e"), body, "e") for i, body in enumerate(bodies)
+        Download(Target("fuzz.json", f"p/{i}/fuzz.json", "e"), body, "e") for i, body in enumerate(bodies)
     ]
     accepted, rejected = review(fetched, {}, bucket="b", policy=POLICY)
     assert len(accepted) + len(rejected) == len(bodies)

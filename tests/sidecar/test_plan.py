@@ -7,9 +7,9 @@ import json
 import pytest
 
 from airflow_bundles_ext.core.bundle_config import MAX_FILE_BYTES, Allowlist
+from airflow_bundles_ext.core.manifest import Listed
 from airflow_bundles_ext.core.tenancy import TenancyPolicy
 from airflow_bundles_ext.errors import EmptySourceRefusedError, UnsafePathError
-from airflow_bundles_ext.core.manifest import Listed
 from airflow_bundles_ext.sidecar.plan import (
     Download,
     LocalFile,

@@ -16,6 +16,7 @@ Every error this package raises derives from :class:`BundlesExtError`. Foreign e
      │         ├── GitCommandError  one git command failed (``reason``)
      │         └── RefNotFoundError the remote has no ref matching the tracked ref
      ├── ManifestError              a stored manifest is not a manifest of that version
+     ├── ArchiveError               a packed version is damaged or does not match its manifest
      ├── VersionUnavailableError    a pinned version cannot be rebuilt from the source
      ├── EmptySourceRefusedError    the source is empty but the published version is not
      ├── SourceLimitError           the source exceeds a platform cap (files, bytes)
@@ -133,6 +134,10 @@ class RefNotFoundError(GitSourceError):
 
 class ManifestError(BundlesExtError):
     """A stored manifest is unreadable, or not the manifest of the version it is stored for."""
+
+
+class ArchiveError(BundlesExtError):
+    """A packed version (archive) is unreadable or does not match its manifest; it is not used."""
 
 
 class VersionUnavailableError(BundlesExtError):

@@ -55,6 +55,7 @@ class Fetched:
     key: str
     version_id: str | None
     size: int
+    sha256: str
 
 
 def translate(action: str, bucket: str, key: str, exc: BaseException) -> S3RequestError:
@@ -176,6 +177,31 @@ class S3Objects:
             raise translate("PutObject", self.bucket, key, exc) from exc
         return str(response.get("ETag", "")).strip('"')
 
+    def put_file(self, key: str, path: Path, *, if_none_match: bool = False) -> str:
+        """PUT the file at ``path`` (streamed); ``if_none_match``: only if ``key`` does not exist."""
+        with open(path, "rb") as fh:
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": fh}
+            if if_none_match:
+                kwargs["IfNoneMatch"] = "*"
+            try:
+                response = self.client.put_object(**kwargs)
+            except foreign_errors() as exc:
+                raise translate("PutObject", self.bucket, key, exc) from exc
+        return str(response.get("ETag", "")).strip('"')
+
+    @contextlib.contextmanager
+    def open(self, key: str) -> Iterator[Any]:
+        """The body of ``key`` as a stream (``read(size)``); read errors are :class:`S3RequestError`."""
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+        except foreign_errors() as exc:
+            raise translate("GetObject", self.bucket, key, exc) from exc
+        body = response["Body"]
+        try:
+            yield _Translating(body, self, key)
+        finally:
+            body.close()
+
     def fetch(self, job: Fetch) -> Fetched:
         """Download one object to ``job.dest`` (verified); re-request when the body breaks mid-stream.
 
@@ -204,20 +230,22 @@ class S3Objects:
             raise translate("GetObject", self.bucket, job.key, exc) from exc
         retries = int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0) or 0)
         md5 = _md5_if_meaningful(job.etag, response)
+        sha = hashlib.sha256()
         # The staging tree belongs to this build alone (bundle lock), so a fixed temp name is unique.
         tmp = job.dest.with_name(f".{job.dest.name}.abx-part")
         try:
-            written = self._stream(response["Body"], tmp, md5, retries, job)
+            written = self._stream(response["Body"], tmp, (md5, sha), retries, job)
             self._verify(job, written, md5)
             os.replace(tmp, job.dest)
         except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
-        return Fetched(key=job.key, version_id=response.get("VersionId"), size=written)
+        return Fetched(job.key, response.get("VersionId"), written, sha.hexdigest())
 
-    def _stream(self, body: Any, tmp: Path, md5: Any, retries: int, job: Fetch) -> int:
-        """Write the body to ``tmp``; stop at the first byte beyond the listed size."""
+    def _stream(self, body: Any, tmp: Path, hashes: tuple[Any, Any], retries: int, job: Fetch) -> int:
+        """Write the body to ``tmp`` (hashing it); stop at the first byte beyond the listed size."""
+        md5, sha = hashes
         written = 0
         try:
             fh = open(tmp, "wb")  # noqa: SIM115 - closed below, errors split by side
@@ -234,6 +262,7 @@ class S3Objects:
                     )
                 if md5 is not None:
                     md5.update(chunk)
+                sha.update(chunk)
                 try:
                     fh.write(chunk)
                 except OSError as exc:
@@ -257,6 +286,19 @@ def _read(body: Any, retries: int, amount: int) -> bytes:
         return bytes(body.read(amount))
     except foreign_errors() as exc:
         raise _StreamBroken(exc, retries) from exc
+
+
+class _Translating:
+    """A response body whose read errors become :class:`S3RequestError`."""
+
+    def __init__(self, body: Any, objects: S3Objects, key: str) -> None:
+        self.body, self.objects, self.key = body, objects, key
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return bytes(self.body.read(size if size >= 0 else None))
+        except foreign_errors() as exc:
+            raise translate("GetObject", self.objects.bucket, self.key, exc) from exc
 
 
 class _StreamBroken(Exception):

@@ -28,6 +28,7 @@ from typing import Any
 from benchmarks.harness import Case, Options, Result
 
 ROOT = Path(__file__).resolve().parent.parent
+LOCAL_ALLOWED = "airflow.dag_processing.bundles.local.LocalDagBundle"
 
 
 def _prepare_env(work: Path) -> None:
@@ -40,6 +41,8 @@ def _prepare_env(work: Path) -> None:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(work / "bundles"),
             "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": "[]",
+            # The benchmark's bundle files use LocalDagBundle, which the platform must allow.
+            "AIRFLOW__BUNDLES_EXT__ALLOWED_CLASSPATHS": LOCAL_ALLOWED,
         }
     )
     (work / "home").mkdir(parents=True, exist_ok=True)
@@ -64,6 +67,7 @@ def _reload_cases(work: Path, template: Any, repeat: int) -> list[Case]:
     conf = work / "conf"
     conf.mkdir()
     env.extra_env.update(activation_env(conf))
+    env.extra_env["AIRFLOW__BUNDLES_EXT__ALLOWED_CLASSPATHS"] = LOCAL_ALLOWED
     proc = DagProcessor(env).start()
     visible: list[float] = []
     stale: list[float] = []
@@ -127,7 +131,7 @@ def _loop_cost_cases(work: Path, files: int, calls: int = 50) -> list[Case]:
     from airflow import settings
     from airflow.dag_processing.manager import DagFileProcessorManager
 
-    from airflow_bundles_ext.integration.bundles import new_view, check_in_other_process
+    from airflow_bundles_ext.integration.bundles import check_in_other_process, new_view
     from airflow_bundles_ext.integration.processor import watcher_of
     from airflow_bundles_ext.watcher import view as view_module
     from airflow_bundles_ext.watcher.demo import write_bundle_file

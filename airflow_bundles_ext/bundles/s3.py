@@ -9,20 +9,28 @@ publishing and the Airflow contract. This module is the source:
 - **resolve a pinned version**: GET the manifest stored for it in the bucket;
 - **build**: hard-link what the published tree already has, GET only what was added or
   changed (in parallel, verified), store the manifest (in the bucket first, so a worker can
-  rebuild the version before anyone can use it).
+  rebuild the version before anyone can use it);
+- **packed versions** (``packed=True``, the default): after publishing a version it built, the
+  processor stores one archive of its tree next to its manifest
+  (:mod:`airflow_bundles_ext.archive`); a worker with empty storage, or a processor starting
+  cold, then gets the whole version with two GETs (manifest, archive), verified file by file,
+  and falls back to one GET per object when the archive is missing or damaged.
 
 See docs/s3-bundle.md for configuration, IAM and limits.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import shutil
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from airflow_bundles_ext import archive
 from airflow_bundles_ext.bundles.base import Target, VersionedTreeBundle
 from airflow_bundles_ext.bundles.s3_local import LocalManifests, link_unchanged
 from airflow_bundles_ext.bundles.s3_versions import (
@@ -35,6 +43,7 @@ from airflow_bundles_ext.bundles.s3_versions import (
 )
 from airflow_bundles_ext.core import manifest as mf
 from airflow_bundles_ext.errors import (
+    ArchiveError,
     BundleConfigError,
     EmptySourceRefusedError,
     ManifestError,
@@ -77,6 +86,8 @@ class S3DagBundle(VersionedTreeBundle):
     :param max_files: / :param max_bytes: caps on the objects and bytes of one version (``None``:
         no cap); a listing over a cap is refused before any download and the published version
         keeps serving. Bundle files get the caps of the tenancy policy.
+    :param packed: store an archive of every version the processor builds, and use archives to
+        build versions from nothing (fresh workers, a cold processor).
     """
 
     component = "s3"
@@ -95,6 +106,7 @@ class S3DagBundle(VersionedTreeBundle):
         read_timeout: float = 60.0,
         max_files: int | None = None,
         max_bytes: int | None = None,
+        packed: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -119,7 +131,9 @@ class S3DagBundle(VersionedTreeBundle):
             max_files=_optional_cap(max_files, where, "max_files"),
             max_bytes=_optional_cap(max_bytes, where, "max_bytes"),
         )
+        self.packed = bool(packed)
         self._manifests = LocalManifests(self.base_dir)
+        self._unpacked: str | None = None  # a version this instance built and has not packed yet
         self._published_manifest: mf.Manifest | None = None  # of the published version, once read
         self.log = self.log.bind(bucket=self.bucket_name)
 
@@ -138,6 +152,9 @@ class S3DagBundle(VersionedTreeBundle):
 
     def manifest_key(self, version: str) -> str:
         return f"{self.manifest_prefix}{self.parse_version(version)}.json"
+
+    def archive_key(self, version: str) -> str:
+        return f"{self.manifest_prefix}{self.parse_version(version)}{archive.SUFFIX}"
 
     def version_data(self, version: str) -> dict[str, Any] | None:
         return {
@@ -160,7 +177,7 @@ class S3DagBundle(VersionedTreeBundle):
         published = self.store.published_version()
         previous = self._manifest_of(published)
         listed = list_manifest(self._objects, self.list_prefix, self.manifest_prefix)
-        manifest = mf.carry_version_ids(previous, listed)
+        manifest = mf.carry_over(previous, listed)
         self.metrics.gauge("objects_listed", len(manifest))
         return Target(manifest.version, _Build(manifest, previous, published, pinned=False))
 
@@ -189,8 +206,11 @@ class S3DagBundle(VersionedTreeBundle):
         )
 
     def build(self, target: Target, staging: Path) -> None:
-        """Carry over what the published tree has, download the rest, store the manifest."""
+        """From the archive when building from nothing; else carry over what the published tree
+        has, download the rest, store the manifest."""
         plan: _Build = target.detail
+        if self.packed and plan.base_version is None and self._unpack(target, staging):
+            return
         change = mf.diff(plan.base, plan.manifest)
         base_dir = self.store.version_dir(plan.base_version) if plan.base_version else None
         missing = link_unchanged(base_dir, staging, change.unchanged)
@@ -200,10 +220,11 @@ class S3DagBundle(VersionedTreeBundle):
             if plan.pinned:
                 raise_if_unavailable(target.version, exc)
             raise
-        final = mf.with_version_ids(plan.manifest, got)
+        final = _hashed(mf.with_fetched(plan.manifest, got), staging)
         data = mf.dumps(final, bucket=self.bucket_name, prefix=self.list_prefix)
         if not plan.pinned:  # workers rebuild from this manifest: store it before anyone can use the version
             self._objects.put_bytes(self.manifest_key(target.version), data)
+            self._unpacked = target.version
         self._manifests.save(data, target.version)
         self.metrics.incr("objects_deleted", len(change.removed))
         self.log.info(
@@ -219,6 +240,55 @@ class S3DagBundle(VersionedTreeBundle):
         if cached is None or cached.version != target.version:
             self._published_manifest = self._manifest_of(target.version)
         self._manifests.prune({target.version}, self.versions_dir)
+        if self.packed and self._unpacked == target.version:
+            self._pack(target.version)
+            self._unpacked = None
+
+    # --- packed versions ----------------------------------------------------------------------
+
+    def _unpack(self, target: Target, staging: Path) -> bool:
+        """Build ``target`` from its archive (2 GETs: stored manifest, archive); ``False`` to fall back."""
+        plan: _Build = target.detail
+        try:
+            stored = plan.manifest if plan.pinned else self._stored_manifest(target.version)
+            if not archive.verifiable(stored):
+                return False
+            with self._objects.open(self.archive_key(target.version)) as body:
+                archive.unpack(body, staging, stored)
+        except (ArchiveError, S3SourceError, VersionUnavailableError) as exc:
+            self.log.info(
+                "archive not used, fetching objects one by one", version=target.version, why=str(exc)
+            )
+            _empty(staging)
+            self.metrics.incr("archive_fallbacks")
+            return False
+        self._manifests.save(
+            mf.dumps(stored, bucket=self.bucket_name, prefix=self.list_prefix), target.version
+        )
+        self.metrics.incr("archives_unpacked")
+        self.log.info("version built from its archive", version=target.version, files=len(stored))
+        return True
+
+    def _stored_manifest(self, version: str) -> mf.Manifest:
+        return stored_manifest(self._objects, self.manifest_key(version), version, self.list_prefix)
+
+    def _pack(self, version: str) -> None:
+        """Store the archive of a published version; a failure costs workers requests, nothing else."""
+        manifest = self._manifest_of(version)
+        tmp = self.base_dir / f".{version}{archive.SUFFIX}.part"
+        try:
+            with self.metrics.timer("archive_duration"):
+                size = archive.pack(self.store.version_dir(version), manifest, tmp)
+                self._objects.put_file(self.archive_key(version), tmp, if_none_match=True)
+            self.metrics.incr("archive_bytes", size)
+            self.log.info("version packed", version=version, bytes=size)
+        except S3RequestError as exc:
+            if exc.code != "PreconditionFailed":  # another processor stored it first: that is fine
+                self.log.warning("cannot store the version's archive", version=version, error=str(exc))
+        except (OSError, ArchiveError) as exc:
+            self.log.warning("cannot pack the version", version=version, error=str(exc))
+        finally:
+            tmp.unlink(missing_ok=True)
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -235,8 +305,8 @@ class S3DagBundle(VersionedTreeBundle):
             self.log.warning("local manifest unusable; its version is downloaded again", error=str(exc))
             return mf.EMPTY
 
-    def _download(self, plan: _Build, paths: list[str], staging: Path) -> dict[str, str | None]:
-        """GET ``paths`` into ``staging``; returns the VersionId each GET reported, by path."""
+    def _download(self, plan: _Build, paths: list[str], staging: Path) -> dict[str, mf.Got]:
+        """GET ``paths`` into ``staging``; returns the VersionId and sha256 of each, by path."""
         jobs = []
         for rel in paths:
             entry = plan.manifest.entries[rel]
@@ -245,7 +315,7 @@ class S3DagBundle(VersionedTreeBundle):
         fetched = fetch_all(self._objects, jobs, max_workers=self.max_workers)
         self.metrics.incr("objects_downloaded", len(fetched))
         self.metrics.incr("bytes_downloaded", sum(f.size for f in fetched))
-        return {f.key[len(self.list_prefix) :]: f.version_id for f in fetched}
+        return {f.key[len(self.list_prefix) :]: mf.Got(f.version_id, f.sha256) for f in fetched}
 
     @cached_property
     def _objects(self) -> S3Objects:
@@ -253,6 +323,24 @@ class S3DagBundle(VersionedTreeBundle):
             self.aws_conn_id, self.max_workers, self.max_attempts, self.connect_timeout, self.read_timeout
         )
         return S3Objects(client, self.bucket_name, max_attempts=self.max_attempts)
+
+
+def _hashed(manifest: mf.Manifest, root: Path) -> mf.Manifest:
+    """``manifest`` with a ``sha256`` for every file (carried over from an old manifest: maybe none)."""
+    missing = {
+        p: mf.Got(e.version_id, _sha256(root / p)) for p, e in manifest.entries.items() if not e.sha256
+    }
+    return mf.with_fetched(manifest, missing) if missing else manifest
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _empty(directory: Path) -> None:
+    for entry in directory.iterdir():
+        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
 
 
 def _client(conn_id: str | None, workers: int, attempts: int, connect: float, read: float) -> Any:

@@ -4,9 +4,10 @@ Pure data, no I/O: the S3 bundle builds a :class:`Manifest` from a listing, diff
 the manifest of the published version and stores it as JSON (locally for the next diff, in
 the bucket for workers that rebuild a pinned version).
 
-The version is a hash of the sorted ``(path, etag, size)`` triples only. ``version_id`` is
-metadata used to fetch an exact object version later; it is deliberately left out of the
-hash, so the same content always gives the same version, whatever the bucket's history.
+The version is a hash of the sorted ``(path, etag, size)`` triples only. ``version_id`` (to
+fetch an exact object version later) and ``sha256`` (of the body, to verify a packed version
+file by file) are metadata, deliberately left out of the hash, so the same content always gives
+the same version, whatever the bucket's history.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Entry:
     etag: str
     size: int
     version_id: str | None = None
+    sha256: str | None = None
 
     def same_content(self, other: Entry) -> bool:
         return self.etag == other.etag and self.size == other.size
@@ -160,25 +162,35 @@ def diff(old: Manifest, new: Manifest) -> ManifestDiff:
     )
 
 
-def carry_version_ids(old: Manifest, new: Manifest) -> Manifest:
-    """``new`` with each unchanged entry's ``version_id`` taken from ``old`` (a listing has none)."""
+def carry_over(old: Manifest, new: Manifest) -> Manifest:
+    """``new`` with each unchanged entry's ``version_id`` and ``sha256`` taken from ``old`` (a
+    listing has neither)."""
     entries = dict(new.entries)
     for path, entry in new.entries.items():
         before = old.entries.get(path)
-        if (
-            before is not None
-            and before.version_id
-            and entry.version_id is None
-            and before.same_content(entry)
-        ):
-            entries[path] = replace(entry, version_id=before.version_id)
+        if before is not None and before.same_content(entry):
+            entries[path] = replace(
+                entry,
+                version_id=entry.version_id or before.version_id,
+                sha256=entry.sha256 or before.sha256,
+            )
     return Manifest(MappingProxyType(entries))  # same paths in the same order: no re-sort
 
 
-def with_version_ids(manifest: Manifest, version_ids: Mapping[str, str | None]) -> Manifest:
-    """``manifest`` with the ``version_id`` of the given paths replaced (from GET responses)."""
+@dataclass(frozen=True)
+class Got:
+    """What a GET of one object reported and measured."""
+
+    version_id: str | None
+    sha256: str | None = None
+
+
+def with_fetched(manifest: Manifest, got: Mapping[str, Got]) -> Manifest:
+    """``manifest`` with the ``version_id`` and ``sha256`` of the fetched paths replaced."""
     return manifest_of(
-        replace(e, version_id=normalise_version_id(version_ids[p])) if p in version_ids else e
+        replace(e, version_id=normalise_version_id(got[p].version_id), sha256=got[p].sha256 or e.sha256)
+        if p in got
+        else e
         for p, e in manifest.entries.items()
     )
 
@@ -195,12 +207,25 @@ def dumps(manifest: Manifest, *, bucket: str, prefix: str) -> bytes:
         "version": manifest.version,
         "bucket": bucket,
         "prefix": prefix,
-        "entries": [
-            {"path": e.path, "etag": e.etag, "size": e.size, "version_id": e.version_id}
-            for e in manifest.entries.values()
-        ],
+        "entries": [_entry_json(e) for e in manifest.entries.values()],
     }
     return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _entry_json(e: Entry) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": e.path, "etag": e.etag, "size": e.size, "version_id": e.version_id}
+    if e.sha256:
+        out["sha256"] = e.sha256
+    return out
+
+
+def _sha256(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise ValueError(f"sha256 {text[:80]!r} is not 64 lowercase hex digits")
+    return text
 
 
 @dataclass(frozen=True)
@@ -224,6 +249,7 @@ def loads(data: bytes, *, source: str) -> StoredManifest:
                 etag=str(raw["etag"]),
                 size=int(raw["size"]),
                 version_id=normalise_version_id(raw.get("version_id")),
+                sha256=_sha256(raw.get("sha256")),
             )
             for raw in payload["entries"]
         )

@@ -51,16 +51,16 @@ def test_same_etag_with_other_size_counts_as_changed():
     assert mf.diff(m(("a", "e", 1)), m(("a", "e", 2))).changed == ("a",)
 
 
-def test_carry_version_ids_only_for_unchanged_entries():
+def test_carry_over_only_for_unchanged_entries():
     old = m(("a", "e", 1, "va"), ("b", "e", 1, "vb"))
     new = m(("a", "e", 1), ("b", "e2", 1))
-    carried = mf.carry_version_ids(old, new)
+    carried = mf.carry_over(old, new)
     assert carried.entries["a"].version_id == "va"
     assert carried.entries["b"].version_id is None
 
 
-def test_with_version_ids_normalises_null():
-    out = mf.with_version_ids(m(("a", "e", 1), ("b", "e", 1)), {"a": "null", "b": "v2"})
+def test_with_fetched_normalises_null():
+    out = mf.with_fetched(m(("a", "e", 1), ("b", "e", 1)), {"a": mf.Got("null"), "b": mf.Got("v2")})
     assert out.entries["a"].version_id is None
     assert out.entries["b"].version_id == "v2"
 

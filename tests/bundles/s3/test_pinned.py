@@ -38,11 +38,11 @@ def publish_two_versions(bucket, make_bundle):
 
 def test_versioned_bucket_rebuilds_an_old_version_by_version_id(s3, make_bundle, fresh_root):
     bucket = Bucket(s3, versioned=True)
-    v1, v2 = publish_two_versions(bucket, make_bundle)
+    v1, v2 = publish_two_versions(bucket, lambda **kw: make_bundle(packed=False, **kw))
     assert v1 != v2
     fresh_root()
     s3.reset_counts()
-    worker = make_bundle(version=v1)
+    worker = make_bundle(version=v1, packed=False)
     worker.initialize()
     assert worker.path == worker.versions_dir / v1
     assert tree(worker.path) == {k: v.encode() for k, v in V1.items()}
@@ -63,9 +63,9 @@ def test_unversioned_bucket_rebuilds_an_unchanged_version(s3, bucket, make_bundl
 
 
 def test_unversioned_bucket_with_a_changed_object_says_which_and_what_to_do(bucket, make_bundle, fresh_root):
-    v1, _ = publish_two_versions(bucket, make_bundle)
+    v1, _ = publish_two_versions(bucket, lambda **kw: make_bundle(packed=False, **kw))
     fresh_root()
-    worker = make_bundle(version=v1)
+    worker = make_bundle(version=v1, packed=False)
     with pytest.raises(VersionUnavailableError) as err:
         worker.initialize()
     message = str(err.value)

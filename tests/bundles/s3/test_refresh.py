@@ -77,7 +77,7 @@ def test_one_changed_object_costs_exactly_one_get(s3, bucket, make_bundle):
     counts = s3.counts()
     assert counts.op("GetObject") == 1
     assert counts.op("HeadObject") == 0
-    assert counts.op("PutObject") == 1  # the version's manifest, for workers
+    assert counts.op("PutObject") == 2  # the version's manifest and its archive, for workers
     assert (bundle.path / "pkg/b.py").read_text() == "b = 2\n"
 
 

@@ -25,6 +25,9 @@ Every error this package raises derives from :class:`BundlesExtError`. Foreign e
      ├── UnsupportedAirflowError    the running Airflow lacks what the watcher hooks
      ├── SyncConfigError            a sidecar setting is missing or invalid (exit code 2)
      ├── SyncInterrupted            a stop signal arrived while waiting on S3
+     ├── ReleaseError               ``airflow-bundle-release`` cannot do what was asked
+     │    ├── ReleaseConflictError  the current release is not the one expected (exit code 3)
+     │    └── ConditionalWritesUnsupportedError  the server ignores If-Match (exit code 4)
      ├── UnknownBundleError         no bundle of that name (status API, CLI)
      └── InactiveBundleError        the bundle is inactive: nothing would refresh it
 
@@ -174,6 +177,18 @@ class SyncConfigError(BundlesExtError):
 
 class SyncInterrupted(BundlesExtError):
     """A stop signal arrived while waiting on S3; nothing was changed on disk."""
+
+
+class ReleaseError(BundlesExtError):
+    """``airflow-bundle-release`` cannot do what was asked (exit code 1, or 2 for bad arguments)."""
+
+
+class ReleaseConflictError(ReleaseError):
+    """The current release is not the one expected, or another pipeline moved it first."""
+
+
+class ConditionalWritesUnsupportedError(ReleaseError):
+    """The S3 endpoint ignores conditional writes, so the pointer cannot be compare-and-swapped."""
 
 
 class UnknownBundleError(BundlesExtError):

@@ -126,6 +126,15 @@ class VersionStore:
         return removed
 
 
+def empty_dir(directory: Path) -> None:
+    """Remove everything inside ``directory`` (a staging dir whose first attempt failed)."""
+    for entry in directory.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same directory, fsync, rename.
 

@@ -41,13 +41,15 @@ _PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
 
 @dataclass(frozen=True)
 class Fetch:
-    """One object to download. ``version_id`` pins an object version; else ``If-Match`` the ETag."""
+    """One object to download. ``version_id`` pins an object version; else ``If-Match`` the ETag
+    (when known). ``sha256``, when given, is verified too (a content-addressed object)."""
 
     key: str
     dest: Path
     size: int
-    etag: str
+    etag: str = ""
     version_id: str | None = None
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,29 @@ class Fetched:
     version_id: str | None
     size: int
     sha256: str
+
+
+def make_client(
+    *, endpoint_url: str | None, max_attempts: int, agent: str, connect: float = 5, read: float = 30
+) -> Any:
+    """A boto3 S3 client with bounded timeouts and retries (the console scripts; no Airflow).
+
+    Credentials, region and (unless ``endpoint_url`` is given) ``AWS_ENDPOINT_URL`` come from
+    boto3's standard chain, so IRSA, instance profiles and ``AWS_*`` variables work.
+    """
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint_url,
+        config=Config(
+            connect_timeout=connect,
+            read_timeout=read,
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
+            user_agent_extra=agent,
+        ),
+    )
 
 
 def translate(action: str, bucket: str, key: str, exc: BaseException) -> S3RequestError:
@@ -108,7 +133,13 @@ class S3Objects:
             )
             for page in pages:
                 for obj in page.get("Contents", ()):
-                    yield Listed(key=obj["Key"], etag=obj["ETag"].strip('"'), size=int(obj["Size"]))
+                    modified = obj.get("LastModified")
+                    yield Listed(
+                        key=obj["Key"],
+                        etag=obj["ETag"].strip('"'),
+                        size=int(obj["Size"]),
+                        modified=modified.isoformat() if modified else "",
+                    )
         except foreign_errors() as exc:
             raise translate("ListObjectsV2", self.bucket, prefix, exc) from exc
 
@@ -202,6 +233,23 @@ class S3Objects:
         finally:
             body.close()
 
+    def head(self, key: str) -> bool:
+        """Whether ``key`` exists."""
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+        except foreign_errors() as exc:
+            error = translate("HeadObject", self.bucket, key, exc)
+            if error.gone:
+                return False
+            raise error from exc
+        return True
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except foreign_errors() as exc:
+            raise translate("DeleteObject", self.bucket, key, exc) from exc
+
     def fetch(self, job: Fetch) -> Fetched:
         """Download one object to ``job.dest`` (verified); re-request when the body breaks mid-stream.
 
@@ -222,7 +270,7 @@ class S3Objects:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": job.key}
         if job.version_id:
             kwargs["VersionId"] = job.version_id
-        else:
+        elif job.etag:
             kwargs["IfMatch"] = f'"{job.etag}"'
         try:
             response = self.client.get_object(**kwargs)
@@ -235,7 +283,7 @@ class S3Objects:
         tmp = job.dest.with_name(f".{job.dest.name}.abx-part")
         try:
             written = self._stream(response["Body"], tmp, (md5, sha), retries, job)
-            self._verify(job, written, md5)
+            self._verify(job, written, md5, sha)
             os.replace(tmp, job.dest)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -270,7 +318,7 @@ class S3Objects:
                 written += len(chunk)
         return written
 
-    def _verify(self, job: Fetch, written: int, md5: Any) -> None:
+    def _verify(self, job: Fetch, written: int, md5: Any, sha: Any) -> None:
         if written != job.size:
             raise S3RequestError(
                 "GetObject", self.url(job.key), "SizeMismatch", f"expected {job.size} bytes, got {written}"
@@ -278,6 +326,10 @@ class S3Objects:
         if md5 is not None and md5.hexdigest() != job.etag:
             raise S3RequestError(
                 "GetObject", self.url(job.key), "ChecksumMismatch", f"body MD5 is not the ETag {job.etag}"
+            )
+        if job.sha256 is not None and sha.hexdigest() != job.sha256:
+            raise S3RequestError(
+                "GetObject", self.url(job.key), "ChecksumMismatch", f"body sha256 is not {job.sha256}"
             )
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -33,6 +32,7 @@ from urllib.parse import quote
 from airflow_bundles_ext import archive
 from airflow_bundles_ext.bundles.base import Target, VersionedTreeBundle
 from airflow_bundles_ext.bundles.s3_local import LocalManifests, link_unchanged
+from airflow_bundles_ext.bundles.s3_release import ReleaseSource
 from airflow_bundles_ext.bundles.s3_versions import (
     DEFAULT_MANIFEST_ROOT,
     MANIFEST_ROOT_PREFIX,
@@ -51,6 +51,7 @@ from airflow_bundles_ext.errors import (
     S3SourceError,
     VersionUnavailableError,
 )
+from airflow_bundles_ext.publish import empty_dir
 from airflow_bundles_ext.s3_client import Fetch, S3Objects, fetch_all
 from airflow_bundles_ext.tree_check import TreeLimits
 
@@ -88,6 +89,9 @@ class S3DagBundle(VersionedTreeBundle):
         keeps serving. Bundle files get the caps of the tenancy policy.
     :param packed: store an archive of every version the processor builds, and use archives to
         build versions from nothing (fresh workers, a cold processor).
+    :param release_mode: ``bucket_name``/``prefix`` is a release root written by
+        ``airflow-bundle-release``: a refresh is one conditional GET of its pointer, and the
+        version is whatever release the pointer names (rollback included).
     """
 
     component = "s3"
@@ -107,6 +111,7 @@ class S3DagBundle(VersionedTreeBundle):
         max_files: int | None = None,
         max_bytes: int | None = None,
         packed: bool = True,
+        release_mode: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -132,7 +137,8 @@ class S3DagBundle(VersionedTreeBundle):
             max_bytes=_optional_cap(max_bytes, where, "max_bytes"),
         )
         self.packed = bool(packed)
-        self._manifests = LocalManifests(self.base_dir)
+        self.release = ReleaseSource(self) if release_mode else None
+        self.local_manifests = LocalManifests(self.base_dir)
         self._unpacked: str | None = None  # a version this instance built and has not packed yet
         self._published_manifest: mf.Manifest | None = None  # of the published version, once read
         self.log = self.log.bind(bucket=self.bucket_name)
@@ -157,6 +163,8 @@ class S3DagBundle(VersionedTreeBundle):
         return f"{self.manifest_prefix}{self.parse_version(version)}{archive.SUFFIX}"
 
     def version_data(self, version: str) -> dict[str, Any] | None:
+        if self.release:
+            return self.release.version_data(version)
         return {
             "bucket": self.bucket_name,
             "prefix": self.list_prefix,
@@ -174,15 +182,19 @@ class S3DagBundle(VersionedTreeBundle):
     # --- the source -------------------------------------------------------------------------------
 
     def resolve_latest(self) -> Target:
+        if self.release:
+            return self.release.resolve_latest()
         published = self.store.published_version()
         previous = self._manifest_of(published)
-        listed = list_manifest(self._objects, self.list_prefix, self.manifest_prefix)
+        listed = list_manifest(self.objects, self.list_prefix, self.manifest_prefix)
         manifest = mf.carry_over(previous, listed)
         self.metrics.gauge("objects_listed", len(manifest))
         return Target(manifest.version, _Build(manifest, previous, published, pinned=False))
 
     def resolve_pinned(self, version: str) -> Target:
-        manifest = stored_manifest(self._objects, self.manifest_key(version), version, self.list_prefix)
+        if self.release:
+            return Target(version)
+        manifest = stored_manifest(self.objects, self.manifest_key(version), version, self.list_prefix)
         self.limits.check_counts(
             len(manifest), manifest.total_bytes, f"bundle {self.name!r} version {version}"
         )
@@ -191,6 +203,8 @@ class S3DagBundle(VersionedTreeBundle):
 
     def check_publishable(self, target: Target, published: str | None) -> None:
         """Refuse caps exceeded, key collisions and an emptied prefix (only when the version changed)."""
+        if self.release:
+            return  # a release is explicit: its caps are checked when it is built
         manifest: mf.Manifest = target.detail.manifest
         where = f"s3://{self.bucket_name}/{self.list_prefix}"
         self.limits.check_counts(len(manifest), manifest.total_bytes, where)
@@ -208,6 +222,8 @@ class S3DagBundle(VersionedTreeBundle):
     def build(self, target: Target, staging: Path) -> None:
         """From the archive when building from nothing; else carry over what the published tree
         has, download the rest, store the manifest."""
+        if self.release:
+            return self.release.build(target, staging)
         plan: _Build = target.detail
         if self.packed and plan.base_version is None and self._unpack(target, staging):
             return
@@ -223,9 +239,9 @@ class S3DagBundle(VersionedTreeBundle):
         final = _hashed(mf.with_fetched(plan.manifest, got), staging)
         data = mf.dumps(final, bucket=self.bucket_name, prefix=self.list_prefix)
         if not plan.pinned:  # workers rebuild from this manifest: store it before anyone can use the version
-            self._objects.put_bytes(self.manifest_key(target.version), data)
+            self.objects.put_bytes(self.manifest_key(target.version), data)
             self._unpacked = target.version
-        self._manifests.save(data, target.version)
+        self.local_manifests.save(data, target.version)
         self.metrics.incr("objects_deleted", len(change.removed))
         self.log.info(
             "version built",
@@ -239,7 +255,7 @@ class S3DagBundle(VersionedTreeBundle):
         cached = self._published_manifest
         if cached is None or cached.version != target.version:
             self._published_manifest = self._manifest_of(target.version)
-        self._manifests.prune({target.version}, self.versions_dir)
+        self.local_manifests.prune({target.version}, self.versions_dir)
         if self.packed and self._unpacked == target.version:
             self._pack(target.version)
             self._unpacked = None
@@ -253,16 +269,16 @@ class S3DagBundle(VersionedTreeBundle):
             stored = plan.manifest if plan.pinned else self._stored_manifest(target.version)
             if not archive.verifiable(stored):
                 return False
-            with self._objects.open(self.archive_key(target.version)) as body:
+            with self.objects.open(self.archive_key(target.version)) as body:
                 archive.unpack(body, staging, stored)
         except (ArchiveError, S3SourceError, VersionUnavailableError) as exc:
             self.log.info(
                 "archive not used, fetching objects one by one", version=target.version, why=str(exc)
             )
-            _empty(staging)
+            empty_dir(staging)
             self.metrics.incr("archive_fallbacks")
             return False
-        self._manifests.save(
+        self.local_manifests.save(
             mf.dumps(stored, bucket=self.bucket_name, prefix=self.list_prefix), target.version
         )
         self.metrics.incr("archives_unpacked")
@@ -270,7 +286,7 @@ class S3DagBundle(VersionedTreeBundle):
         return True
 
     def _stored_manifest(self, version: str) -> mf.Manifest:
-        return stored_manifest(self._objects, self.manifest_key(version), version, self.list_prefix)
+        return stored_manifest(self.objects, self.manifest_key(version), version, self.list_prefix)
 
     def _pack(self, version: str) -> None:
         """Store the archive of a published version; a failure costs workers requests, nothing else."""
@@ -279,7 +295,7 @@ class S3DagBundle(VersionedTreeBundle):
         try:
             with self.metrics.timer("archive_duration"):
                 size = archive.pack(self.store.version_dir(version), manifest, tmp)
-                self._objects.put_file(self.archive_key(version), tmp, if_none_match=True)
+                self.objects.put_file(self.archive_key(version), tmp, if_none_match=True)
             self.metrics.incr("archive_bytes", size)
             self.log.info("version packed", version=version, bytes=size)
         except S3RequestError as exc:
@@ -300,7 +316,7 @@ class S3DagBundle(VersionedTreeBundle):
         if cached is not None and cached.version == version:
             return cached
         try:
-            return self._manifests.load(version) or mf.EMPTY
+            return self.local_manifests.load(version) or mf.EMPTY
         except ManifestError as exc:
             self.log.warning("local manifest unusable; its version is downloaded again", error=str(exc))
             return mf.EMPTY
@@ -312,13 +328,13 @@ class S3DagBundle(VersionedTreeBundle):
             entry = plan.manifest.entries[rel]
             version_id = entry.version_id if plan.pinned else None
             jobs.append(Fetch(self.list_prefix + rel, staging / rel, entry.size, entry.etag, version_id))
-        fetched = fetch_all(self._objects, jobs, max_workers=self.max_workers)
+        fetched = fetch_all(self.objects, jobs, max_workers=self.max_workers)
         self.metrics.incr("objects_downloaded", len(fetched))
         self.metrics.incr("bytes_downloaded", sum(f.size for f in fetched))
         return {f.key[len(self.list_prefix) :]: mf.Got(f.version_id, f.sha256) for f in fetched}
 
     @cached_property
-    def _objects(self) -> S3Objects:
+    def objects(self) -> S3Objects:
         client = _client(
             self.aws_conn_id, self.max_workers, self.max_attempts, self.connect_timeout, self.read_timeout
         )
@@ -336,11 +352,6 @@ def _hashed(manifest: mf.Manifest, root: Path) -> mf.Manifest:
 def _sha256(path: Path) -> str:
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-def _empty(directory: Path) -> None:
-    for entry in directory.iterdir():
-        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
 
 
 def _client(conn_id: str | None, workers: int, attempts: int, connect: float, read: float) -> Any:

@@ -34,6 +34,7 @@ class Listed:
     key: str
     etag: str
     size: int
+    modified: str = ""  # ISO 8601, when the listing says
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from airflow_bundles_ext import s3_client
 from airflow_bundles_ext.core.bundle_config import MAX_FILE_BYTES
 from airflow_bundles_ext.errors import S3RequestError, SyncInterrupted
 from airflow_bundles_ext.s3_client import Listed, S3Objects, run_pool
@@ -32,23 +33,13 @@ READ_TIMEOUT = 15
 
 
 def make_client(config: SyncConfig) -> Any:
-    """An S3 client with bounded timeouts and retries.
-
-    Credentials, region and (unless ``--endpoint-url`` is given) ``AWS_ENDPOINT_URL`` come
-    from boto3's standard chain, so IRSA, instance profiles and ``AWS_*`` variables work.
-    """
-    import boto3
-    from botocore.config import Config
-
-    return boto3.session.Session().client(
-        "s3",
+    """An S3 client with bounded timeouts and retries (boto3's credential chain)."""
+    return s3_client.make_client(
         endpoint_url=config.endpoint_url,
-        config=Config(
-            connect_timeout=CONNECT_TIMEOUT,
-            read_timeout=READ_TIMEOUT,
-            retries={"mode": "standard", "total_max_attempts": config.max_attempts},
-            user_agent_extra="airflow-bundle-sync",
-        ),
+        max_attempts=config.max_attempts,
+        agent="airflow-bundle-sync",
+        connect=CONNECT_TIMEOUT,
+        read=READ_TIMEOUT,
     )
 
 

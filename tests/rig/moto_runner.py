@@ -11,7 +11,7 @@ Control endpoints (not S3):
 - ``DELETE /_rig/faults``
 
 A fault rule: ``{"op": "GetObject", "key": "<regex on the object key>", "times": 1,
-"action": "status"|"reset"|"truncate"|"delay"|"inflate", "status": 503, "code": "SlowDown",
+"action": "status"|"reset"|"truncate"|"delay"|"inflate"|"ignore-conditions", "status": 503, "code": "SlowDown",
 "seconds": 1.0}``. ``op`` and ``key`` are optional filters; ``times`` (default 1, -1 for
 always) counts matching requests.
 """
@@ -150,6 +150,9 @@ class RigMiddleware:
                 time.sleep(float(fault.get("seconds", 1.0)))
             if action == "truncate":
                 return self._truncated(environ, start_response)
+            if action == "ignore-conditions":  # an S3-compatible endpoint without conditional writes
+                for header in ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH"):
+                    environ.pop(header, None)
             if action == "inflate":
                 return self._inflated(environ, start_response, int(fault.get("bytes", 64 * 1024 * 1024)))
         return self._counted(self.app(environ, start_response))

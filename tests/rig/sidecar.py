@@ -26,14 +26,14 @@ from typing import Any
 SCRIPT_NAME = "airflow-bundle-sync"
 
 
-def console_script() -> str:
-    """The installed console script next to this interpreter (the venv's), else on PATH."""
-    candidate = Path(sys.executable).parent / SCRIPT_NAME
+def console_script(name: str = SCRIPT_NAME) -> str:
+    """An installed console script next to this interpreter (the venv's), else on PATH."""
+    candidate = Path(sys.executable).parent / name
     if candidate.exists():
         return str(candidate)
-    found = shutil.which(SCRIPT_NAME)
+    found = shutil.which(name)
     if not found:
-        raise RuntimeError(f"{SCRIPT_NAME} is not installed; run `pip install -e .`")
+        raise RuntimeError(f"{name} is not installed; run `pip install -e .`")
     return found
 
 

@@ -11,8 +11,8 @@ Control endpoints (not S3):
 - ``DELETE /_rig/faults``
 
 A fault rule: ``{"op": "GetObject", "key": "<regex on the object key>", "times": 1,
-"action": "status"|"reset"|"truncate"|"delay"|"inflate"|"ignore-conditions", "status": 503, "code": "SlowDown",
-"seconds": 1.0}``. ``op`` and ``key`` are optional filters; ``times`` (default 1, -1 for
+"action": "status"|"reset"|"truncate"|"delay"|"inflate"|"ignore-conditions", "status": 503,
+"code": "SlowDown", "seconds": 1.0}``. ``op`` and ``key`` are optional filters; ``times`` (default 1, -1 for
 always) counts matching requests.
 """
 

@@ -93,6 +93,32 @@ def list_bundles(args: Any) -> None:
     _print(rows, LIST_COLUMNS, args.output)
 
 
+RELEASE_COLUMNS = ("version", "stored_at", "current")
+
+
+def releases(args: Any) -> None:
+    """The releases of a release-mode bundle's root (one LIST of its manifests, one GET of its pointer)."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    from airflow_bundles_ext.bundles.s3 import S3DagBundle
+    from airflow_bundles_ext.release.steps import releases as list_releases
+
+    try:
+        bundle = DagBundlesManager().get_bundle(args.name)
+    except ValueError as exc:
+        raise SystemExit(f"airflow bundles-ext releases: {exc}") from exc
+    if not isinstance(bundle, S3DagBundle) or bundle.release is None:
+        raise SystemExit(
+            f"airflow bundles-ext releases: bundle {args.name!r} is not an S3DagBundle in release mode "
+            "(release_mode=True)"
+        )
+    try:
+        rows = list_releases(bundle.objects, bundle.release.layout)
+    except BundlesExtError as exc:
+        raise SystemExit(f"airflow bundles-ext releases: {exc}") from exc
+    _print([{k: str(v) for k, v in r.items()} for r in rows], RELEASE_COLUMNS, args.output)
+
+
 def static_bundle_names() -> list[str]:
     """Names in ``[dag_processor] dag_bundle_config_list`` (the static list wins over files)."""
     from airflow.configuration import conf

@@ -24,7 +24,7 @@ def get_cli_commands() -> list[Any]:
         default="table",
         help="Output format",
     )
-    commands = (
+    commands: tuple[Any, ...] = (
         ActionCommand(
             name="validate",
             help="Check a directory of bundle JSON files exactly as the DAG processor would; "
@@ -40,7 +40,16 @@ def get_cli_commands() -> list[Any]:
             args=(arg_output,),
         ),
     )
-    commands += _status_commands(Arg, ActionCommand, lazy_load_command, arg_output)  # [bundles-ext status]
+    commands += _status_commands(Arg, ActionCommand, lazy_load_command, arg_output)
+    commands += (
+        ActionCommand(
+            name="releases",
+            help="For a bundle in release mode (S3DagBundle(release_mode=True)): every release of its "
+            "release root, and which one is current",
+            func=lazy_load_command("airflow_bundles_ext.cli.commands.releases"),
+            args=(Arg(("name",), help="Bundle name"), arg_output),
+        ),
+    )
     return [
         GroupCommand(
             name="bundles-ext",
@@ -54,7 +63,7 @@ def get_cli_commands() -> list[Any]:
 def _status_commands(
     Arg: Any, ActionCommand: Any, lazy_load_command: Any, arg_output: Any
 ) -> tuple[Any, ...]:
-    """[bundles-ext status] ``status [NAME]`` and ``refresh NAME`` (cli/status_commands.py)."""
+    """``status [NAME]`` and ``refresh NAME`` (cli/status_commands.py)."""
     module = "airflow_bundles_ext.cli.status_commands"
     return (
         ActionCommand(

@@ -116,3 +116,23 @@ def test_rollback_moves_the_pointer_back_and_list_says_which_is_current(release)
 def test_bad_arguments_exit_2_naming_what_to_pass(release):
     bad = release.run("publish", str(release.tree), "gs://elsewhere/x")
     assert bad.code == EXIT_USAGE and "expected s3://BUCKET/PREFIX" in bad.stderr
+
+
+def test_airflow_bundles_ext_releases_lists_a_release_mode_bundles_releases(release, airflow_env):
+    release.write(FILES)
+    v1 = release.publish().out["version"]
+    release.write({"team/00.py": "v2\n"})
+    v2 = release.publish().out["version"]
+    airflow_env.extra_env.update(release.s3.client_env())
+    kwargs = {"bucket_name": BUCKET, "prefix": "etls/project-a/dags", "release_mode": True}
+    airflow_env.set_bundles(
+        [{"name": "rel", "classpath": "airflow_bundles_ext.bundles.s3.S3DagBundle", "kwargs": kwargs}]
+    )
+
+    proc = airflow_env.airflow("bundles-ext", "releases", "rel", "-o", "json")
+
+    out = proc.stdout
+    rows = json.loads(out[0 if out.startswith("[") else out.index("\n[") + 1 :])
+    assert [(r["version"], r["current"]) for r in rows] == [(v1, "False"), (v2, "True")]
+    other = airflow_env.airflow("bundles-ext", "releases", "nope", check=False)
+    assert other.returncode != 0 and "not configured" in other.stdout + other.stderr

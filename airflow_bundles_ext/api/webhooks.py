@@ -81,7 +81,7 @@ def _refresh(event: str, push: Push | None) -> dict[str, Any]:
 
     if push is None:
         return {"event": event, "refreshed": [], "skipped": {}}
-    names = service.push_targets(push, service.configured_entries())
+    names = service.push_targets(push, configured_entries())
     refreshed, skipped = [], {}
     with create_session() as session:
         for name in names:
@@ -92,3 +92,24 @@ def _refresh(event: str, push: Push | None) -> dict[str, Any]:
             else:
                 refreshed.append(name)
     return {"event": event, "refreshed": refreshed, "skipped": skipped}
+
+
+def configured_entries() -> list[tuple[str, str, dict[str, Any]]]:
+    """``(name, classpath, kwargs)`` of the static list and of the watched directory's bundles."""
+    from airflow.configuration import conf
+
+    from airflow_bundles_ext.integration.bundles import directory_view
+
+    static: Any = conf.getjson("dag_processor", "dag_bundle_config_list", fallback=[]) or []
+    if not isinstance(static, list):
+        static = []
+    entries = [
+        (e["name"], e.get("classpath", ""), dict(e.get("kwargs") or {}))
+        for e in static
+        if isinstance(e, dict) and isinstance(e.get("name"), str)
+    ]
+    view = directory_view()
+    if view is not None:
+        resolved = view.resolve([name for name, _, _ in entries]).bundles
+        entries += [(n, spec.classpath, dict(spec.kwargs)) for n, spec in sorted(resolved.items())]
+    return entries

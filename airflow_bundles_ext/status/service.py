@@ -110,27 +110,6 @@ def push_targets(push: Push, entries: Iterable[tuple[str, str, dict[str, Any]]])
     return matching_bundles(refs, push)
 
 
-def configured_entries() -> list[tuple[str, str, dict[str, Any]]]:
-    """``(name, classpath, kwargs)`` of the static list and of the watched directory's bundles."""
-    from airflow.configuration import conf
-
-    from airflow_bundles_ext.integration.bundles import directory_view
-
-    static: Any = conf.getjson("dag_processor", "dag_bundle_config_list", fallback=[]) or []
-    if not isinstance(static, list):
-        static = []
-    entries = [
-        (e["name"], e.get("classpath", ""), dict(e.get("kwargs") or {}))
-        for e in static
-        if isinstance(e, dict) and isinstance(e.get("name"), str)
-    ]
-    view = directory_view()
-    if view is not None:
-        resolved = view.resolve([name for name, _, _ in entries]).bundles
-        entries += [(n, spec.classpath, dict(spec.kwargs)) for n, spec in sorted(resolved.items())]
-    return entries
-
-
 def _with_connection_url(ref: GitBundleRef, kwargs: dict[str, Any]) -> GitBundleRef:
     """A git bundle without ``repo_url`` uses its connection's host (as the bundle itself does)."""
     if ref.repo_url:

@@ -166,7 +166,7 @@ def start_processor() -> Iterator[Callable[..., DagProcessor]]:
 @pytest.fixture
 def start_airflow() -> Iterator[Callable[..., AirflowCommand]]:
     """Factory: ``start_airflow(env, "scheduler", *args, **env_overrides)`` for any other stock
-    long-running command (``api-server``, ``scheduler``, ...); always stopped, last started first."""
+    long-running command (``api-server``, ``scheduler``, ...); always stopped."""
     started: list[AirflowCommand] = []
 
     def start(env: AirflowEnv, command: str, *args: str, **extra_env: str) -> AirflowCommand:
@@ -175,5 +175,7 @@ def start_airflow() -> Iterator[Callable[..., AirflowCommand]]:
         return proc
 
     yield start
+    for proc in started:  # all at once: each takes seconds to shut down
+        proc.terminate()
     for proc in reversed(started):
         proc.stop()

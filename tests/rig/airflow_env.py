@@ -210,6 +210,14 @@ class AirflowProcess:
 
         return wait_for(guarded, timeout=timeout, what=what, on_timeout=self.log_tail)
 
+    def terminate(self) -> None:
+        """Ask the process to stop (SIGTERM) without waiting: stop several at once, then :meth:`stop`."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
     def stop(self, timeout: float = 20) -> None:
         if self.proc is None:
             return

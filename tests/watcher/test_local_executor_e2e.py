@@ -62,6 +62,7 @@ def test_local_executor_runs_a_file_defined_bundle_task_at_the_run_bundle_versio
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__PARALLELISM": "2",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__BUNDLES_EXT__ALLOWED_CLASSPATHS": S3_BUNDLE,
         }
     )
     write_bundle_file(watch_dir, "team-l", S3_BUNDLE, {"bucket_name": "dag-bucket", "prefix": "dags"})

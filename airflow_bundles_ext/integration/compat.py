@@ -12,6 +12,8 @@ stats modules (core, task SDK)          class ``Stats``; its metaclass  module f
                                         holds ``factory``               ``_factory``
 ``sync_bundles_to_db``                  always deactivates stored       ``deactivate_missing=``
                                         bundles it was not given
+processor, bundle ``initialize()``      retries ``AirflowException``;   retries any exception
+                                        any other ends the processor
 processor per-bundle state              ``_bundle_versions``            also ``_bundle_version_data``,
                                                                         ``_bundle_name_to_team_name``
 ask the processor to refresh a bundle   ``_force_refresh_bundles``      ``request_bundle_refresh()``
@@ -71,6 +73,29 @@ def bundle_version(version: str, data: dict[str, Any] | None = None) -> Any:
 def version_string(value: Any) -> str | None:
     """The version string of what ``get_current_version()`` returned, on either line."""
     return getattr(value, "version", value)
+
+
+def processor_initialize_errors() -> contextlib.AbstractContextManager[None]:
+    """Wrap a bundle's first ``initialize()`` in the DAG processor so that its failure is retried.
+
+    3.3's processor catches every exception from ``initialize()``, logs it and retries the bundle
+    next loop. 3.2's catches only ``AirflowException``: anything else ends the processor, and every
+    other bundle with it. On 3.2 the error is raised again as an ``AirflowException`` (type and
+    message kept, the original chained as its cause).
+    """
+    return _as_airflow_exception() if is_airflow_3_2() else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _as_airflow_exception() -> Iterator[None]:
+    from airflow.exceptions import AirflowException
+
+    try:
+        yield
+    except AirflowException:
+        raise
+    except Exception as exc:
+        raise AirflowException(f"{type(exc).__name__}: {exc}") from exc
 
 
 # --- stats --------------------------------------------------------------------------------

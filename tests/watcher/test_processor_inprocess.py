@@ -6,6 +6,7 @@ it cannot break on cue (the DB, the state volume) is checked here, loop by loop.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 from airflow.dag_processing.manager import DagFileProcessorManager, DagFileStat
@@ -47,6 +48,28 @@ def _started(env, names=None):
 
 def _bundle(manager, name):
     return next(b for b in manager._dag_bundles if b.name == name)
+
+
+def test_a_bundle_whose_source_is_down_at_start_is_retried_while_the_others_are_parsed(
+    inprocess_watcher, tmp_path, monkeypatch
+):
+    """Airflow 3.2's processor ends on any ``initialize()`` error that is not an AirflowException."""
+    env = inprocess_watcher
+    write_dag(tmp_path / "dags", "dag_x")
+    down = {
+        "name": "down",
+        "classpath": "airflow_bundles_ext.bundles.git.GitDagBundle",
+        "kwargs": {"repo_url": f"file://{tmp_path / 'unreachable.git'}", "tracking_ref": "main"},
+    }
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([down]))
+    write_bundle_file(env.conf_dir, "up", kwargs={"path": str(tmp_path / "dags")})
+
+    manager, known = _started(env)  # the first refresh initialises every bundle
+    manager._refresh_dag_bundles(known_files=known)  # and the next one retries the failed one
+
+    assert set(known) == {"up"} and {f.bundle_name for f in manager._file_queue} == {"up"}
+    assert not _bundle(manager, "down").is_initialized
+    assert _active(env.db) == {"down": 1, "up": 1}
 
 
 def test_removed_bundle_drops_its_queued_files_and_file_stats(inprocess_watcher, tmp_path):

@@ -36,6 +36,7 @@ os.environ.update(
 (_SESSION_DIR / "home").mkdir(parents=True, exist_ok=True)
 
 from tests.rig.airflow_env import (  # noqa: E402
+    AirflowCommand,
     AirflowEnv,
     DagProcessor,
     PostgresTemplate,
@@ -159,4 +160,22 @@ def start_processor() -> Iterator[Callable[..., DagProcessor]]:
 
     yield start
     for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def start_airflow() -> Iterator[Callable[..., AirflowCommand]]:
+    """Factory: ``start_airflow(env, "scheduler", *args, **env_overrides)`` for any other stock
+    long-running command (``api-server``, ``scheduler``, ...); always stopped."""
+    started: list[AirflowCommand] = []
+
+    def start(env: AirflowEnv, command: str, *args: str, **extra_env: str) -> AirflowCommand:
+        proc = AirflowCommand(env, command, *args, **extra_env).start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:  # all at once: each takes seconds to shut down
+        proc.terminate()
+    for proc in reversed(started):
         proc.stop()

@@ -1,6 +1,7 @@
 """Helpers shared by this package's bundle classes.
 
-- :func:`make_bundle_version`: what ``get_current_version()`` returns on Airflow 3.2 and 3.3.
+- :func:`make_bundle_version`: what ``get_current_version()`` returns on Airflow 3.2 and 3.3
+  (decided in :mod:`airflow_bundles_ext.integration.compat`).
 - Version holds against Airflow's stale-version cleanup (:func:`mark_version_in_use`,
   :func:`version_held`, :class:`VersionHolds`).
 """
@@ -20,12 +21,10 @@ _LOCK_TRIES = 5  # a cleanup removing the file between our open and our lock, th
 
 
 def make_bundle_version(version: str, data: dict[str, Any] | None = None) -> Any:
-    """What ``get_current_version()`` returns: ``BundleVersion`` on Airflow 3.3+, a string on 3.2."""
-    try:
-        from airflow.dag_processing.bundles.base import BundleVersion
-    except ImportError:  # Airflow 3.2 has no BundleVersion
-        return version
-    return BundleVersion(version=version, data=data)
+    """What ``get_current_version()`` returns: ``BundleVersion`` on Airflow 3.3, a string on 3.2."""
+    from airflow_bundles_ext.integration.compat import bundle_version
+
+    return bundle_version(version, data)
 
 
 def mark_version_in_use(bundle_name: str, version: str) -> None:

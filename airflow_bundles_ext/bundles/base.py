@@ -181,17 +181,22 @@ class VersionedTreeBundle(BaseDagBundle):
 
         A processor restarted while the source is down (outage, unreachable remote, expired
         credential) then parses the published tree instead of leaving the bundle uninitialized;
-        the error was logged and counted by the refresh, and the next refresh retries.
+        the error was logged and counted by the refresh, and the next refresh retries. With
+        nothing published the error propagates, as one the running Airflow's processor retries
+        (:func:`~airflow_bundles_ext.integration.compat.processor_initialize_errors`).
         """
-        try:
-            self.refresh()
-        except (BundlesExtError, OSError) as exc:
-            version = self.store.published_version()
-            if version is None:
-                raise
-            self.log.warning(
-                "initial refresh failed, serving the published version", version=version, error=str(exc)
-            )
+        from airflow_bundles_ext.integration.compat import processor_initialize_errors
+
+        with processor_initialize_errors():
+            try:
+                self.refresh()
+            except (BundlesExtError, OSError) as exc:
+                version = self.store.published_version()
+                if version is None:
+                    raise
+                self.log.warning(
+                    "initial refresh failed, serving the published version", version=version, error=str(exc)
+                )
 
     @contextlib.contextmanager
     def _counting_failures(self) -> Iterator[None]:

@@ -9,10 +9,12 @@ manager costs one ``stat`` per file once the files were read).
 ``sync_bundles_to_db`` is patched to never deactivate "missing" bundles: with directory
 bundles, no process sees every bundle of every processor (apache/airflow #69963), and
 ``airflow dags test`` must not switch bundles off. Deactivation is done by the DAG processor
-that owns a bundle (:mod:`.processor`).
+that owns a bundle (:mod:`.processor`). How depends on the Airflow line
+(:func:`.compat.sync_keeping_unknown_bundles`).
 
 Internals used (pinned in tests/watcher/test_internals.py): ``DagBundlesManager.parse_config``,
-``.sync_bundles_to_db(deactivate_missing=)``, ``._bundle_config`` and ``_InternalBundleConfig``.
+``.sync_bundles_to_db`` (``deactivate_missing=`` on 3.3), ``._bundle_config`` and
+``_InternalBundleConfig``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from airflow_bundles_ext.errors import (
 from airflow_bundles_ext.integration import (
     UnsupportedAirflowError,
     check_running_airflow,
+    compat,
     require,
     require_params,
 )
@@ -58,7 +61,7 @@ def check_internals(module: Any) -> None:
     require(module, ("DagBundlesManager", "_InternalBundleConfig"), where=where)
     manager = module.DagBundlesManager
     require(manager, ("parse_config", "sync_bundles_to_db", "get_bundle"), where=f"{where}.DagBundlesManager")
-    require_params(manager.sync_bundles_to_db, ("deactivate_missing",), where=f"{where}.sync_bundles_to_db")
+    require_params(manager.sync_bundles_to_db, compat.sync_params(), where=f"{where}.sync_bundles_to_db")
     fields = set(getattr(module._InternalBundleConfig, "model_fields", {}))
     if not {"bundle_class", "kwargs", "team_name"} <= fields:
         raise UnsupportedAirflowError(
@@ -132,9 +135,9 @@ def _in_force(view: ConfigDirView, sources: dict[str, str]) -> dict[str, BundleS
 
 def _patched_sync(original: Any) -> Any:
     @functools.wraps(original)
-    def sync_bundles_to_db(self: Any, *args: Any, deactivate_missing: bool = True, **kwargs: Any) -> Any:
+    def sync_bundles_to_db(self: Any, *, deactivate_missing: bool = True, **kwargs: Any) -> Any:
         # Only the owning DAG processor deactivates bundles (see module docstring).
-        return original(self, *args, deactivate_missing=False, **kwargs)
+        return compat.sync_keeping_unknown_bundles(original, self, **kwargs)
 
     return sync_bundles_to_db
 

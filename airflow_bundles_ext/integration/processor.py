@@ -1,10 +1,11 @@
 """Hot reload in the stock DAG processor: a patched ``DagFileProcessorManager``.
 
-Two methods are wrapped:
+Two methods are wrapped, the same on Airflow 3.2 and 3.3:
 
-* ``prepare_bundles`` (public override point, runs once at start): after the stock sync and
-  load, the watcher deactivates the bundles this processor owned at its last run whose files
-  are gone (deleted while it was down), then records what it owns now.
+* ``sync_bundles`` (public override point, runs once at start, before the bundles are loaded):
+  this process becomes the one that validates with the constructor and saves the last good
+  definitions; after the stock sync, the watcher deactivates the bundles this processor owned
+  at its last run whose files are gone (deleted while it was down), then records what it owns.
 * ``_refresh_dag_bundles(known_files)`` (runs every loop): before the stock refresh, the
   watcher stats the directory and, only when something changed, applies it
   (:class:`ProcessorWatcher`). A failure there is logged and retried next loop; the stock
@@ -13,10 +14,11 @@ Two methods are wrapped:
 Both also drive the bundle status writer (:class:`~.status_hook.StatusHook`) when
 ``[bundles_ext] status_writer`` is on, with or without the watcher.
 
-Internals used (pinned in tests/watcher/test_internals.py): the wrapped methods, and the
-attrs fields ``_dag_bundles``, ``_bundle_versions``, ``_bundle_version_data``,
-``_force_refresh_bundles``, ``_bundle_name_to_team_name``, ``bundle_names_to_parse``, plus
-``handle_removed_files(known_files)`` and ``request_bundle_refresh(names)``.
+Internals used (pinned in tests/watcher/test_internals.py, listed per line in :mod:`.compat`):
+the wrapped methods, the attrs fields ``_dag_bundles``, ``_bundle_versions``,
+``_force_refresh_bundles``, ``bundle_names_to_parse`` (3.3 also ``_bundle_version_data`` and
+``_bundle_name_to_team_name``), ``handle_removed_files(known_files)`` and, on 3.3,
+``request_bundle_refresh(names)``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import structlog
 from airflow_bundles_ext.integration import (
     UnsupportedAirflowError,
     check_running_airflow,
+    compat,
     require,
     require_params,
 )
@@ -39,16 +42,6 @@ from airflow_bundles_ext.integration.status_hook import StatusHook  # [bundles-e
 from airflow_bundles_ext.watcher.options import WatcherOptions
 
 log = structlog.get_logger(__name__)
-
-FIELDS = (
-    "_dag_bundles",
-    "_bundle_versions",
-    "_bundle_version_data",
-    "_force_refresh_bundles",
-    "_bundle_name_to_team_name",
-    "bundle_names_to_parse",
-)
-METHODS = ("prepare_bundles", "_refresh_dag_bundles", "handle_removed_files", "request_bundle_refresh")
 
 _watchers: dict[int, ProcessorWatcher] = {}
 """One watcher per manager (attrs slots classes take no new attributes), keyed by ``id``."""
@@ -60,12 +53,15 @@ def check_internals(module: Any) -> None:
     where = "airflow.dag_processing.manager.DagFileProcessorManager"
     require(module, ("DagFileProcessorManager",), where="airflow.dag_processing.manager")
     manager = module.DagFileProcessorManager
-    require(manager, METHODS, where=where)
+    require(manager, compat.processor_methods(), where=where)
     require_params(manager._refresh_dag_bundles, ("known_files",), where=f"{where}._refresh_dag_bundles")
     require_params(manager.handle_removed_files, ("known_files",), where=f"{where}.handle_removed_files")
-    require_params(manager.request_bundle_refresh, ("bundle_names",), where=f"{where}.request_bundle_refresh")
+    if "request_bundle_refresh" in compat.processor_methods():
+        require_params(
+            manager.request_bundle_refresh, ("bundle_names",), where=f"{where}.request_bundle_refresh"
+        )
     fields = {f.name for f in attrs.fields(manager)}
-    missing = [f for f in FIELDS if f not in fields]
+    missing = [f for f in compat.processor_fields() if f not in fields]
     if missing:
         raise UnsupportedAirflowError(
             f"bundle-config watcher cannot start: {where} lacks fields {', '.join(missing)}; install an "
@@ -79,7 +75,7 @@ def install(module: Any) -> None:
     manager = module.DagFileProcessorManager
     if getattr(manager, "_bundles_ext_patched", False):
         return
-    manager.prepare_bundles = _wrap_prepare(manager.prepare_bundles)
+    manager.sync_bundles = _wrap_sync(manager.sync_bundles)
     manager._refresh_dag_bundles = _wrap_refresh(manager._refresh_dag_bundles)
     manager._bundles_ext_patched = True
 
@@ -93,7 +89,7 @@ def install_guard(module: Any, error: Exception) -> None:
     manager = getattr(module, "DagFileProcessorManager", None)
     if manager is None or getattr(manager, "_bundles_ext_patched", False):
         return
-    name = "prepare_bundles" if hasattr(manager, "prepare_bundles") else "__init__"
+    name = "sync_bundles" if hasattr(manager, "sync_bundles") else "__init__"
     original = getattr(manager, name)
 
     @functools.wraps(original)
@@ -108,9 +104,9 @@ def watcher_of(manager: Any) -> ProcessorWatcher | None:
     return _watchers.get(id(manager))
 
 
-def _wrap_prepare(original: Any) -> Any:
+def _wrap_sync(original: Any) -> Any:
     @functools.wraps(original)
-    def prepare_bundles(self: Any) -> None:
+    def sync_bundles(self: Any) -> None:
         view = directory_view()
         if view is not None:
             # Before the stock start-up resolves bundles: this process validates with the
@@ -121,9 +117,11 @@ def _wrap_prepare(original: Any) -> Any:
             watcher = ProcessorWatcher(self, view, WatcherOptions.load())
             _watchers[id(self)] = watcher
             watcher.start()
-        _start_status_hook(self)  # [bundles-ext status]
+        # [bundles-ext status] The bundles are loaded after this returns: the hook wraps them
+        # on the first loop, before the stock refresh initialises them.
+        _start_status_hook(self)
 
-    return prepare_bundles
+    return sync_bundles
 
 
 def _wrap_refresh(original: Any) -> Any:

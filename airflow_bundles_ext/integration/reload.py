@@ -31,6 +31,7 @@ import structlog
 
 from airflow_bundles_ext.core.bundle_config import BundleSpec
 from airflow_bundles_ext.core.configdir import changed_bundles
+from airflow_bundles_ext.integration import compat
 from airflow_bundles_ext.integration.bundles import SOURCES_ATTR, STATIC
 from airflow_bundles_ext.integration.reclaim import bundles_in_use, reclaim_bundle_storage
 from airflow_bundles_ext.metrics import BundleMetrics
@@ -152,11 +153,10 @@ class ProcessorWatcher:
                 known_files.pop(name, None)
             m.handle_removed_files(known_files=known_files)
             for name in changed:
-                m._bundle_versions.pop(name, None)
-                m._bundle_version_data.pop(name, None)
+                compat.forget_bundle_version(m, name)
         m._dag_bundles = [b for b in m._dag_bundles if b.name not in names] + fresh
-        m._bundle_name_to_team_name = {}
-        m.request_bundle_refresh(names)
+        compat.forget_bundle_teams(m)
+        compat.request_refresh(m, names)
 
     def _deactivate(self, names: list[str], known_files: dict[str, set[Any]]) -> None:
         _deactivate_in_db(names)
@@ -164,8 +164,7 @@ class ProcessorWatcher:
         m._dag_bundles = [b for b in m._dag_bundles if b.name not in names]
         for name in names:
             known_files.pop(name, None)
-            m._bundle_versions.pop(name, None)
-            m._bundle_version_data.pop(name, None)
+            compat.forget_bundle_version(m, name)
             m._force_refresh_bundles.discard(name)
             self.ownership.removed.setdefault(name, time.time())
             self.ownership.owned.pop(name, None)

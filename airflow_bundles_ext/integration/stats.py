@@ -1,13 +1,13 @@
-"""Which Airflow stats module this process emits through: the one private lookup of it.
+"""Which Airflow stats backend this process emits through: the one private lookup of it.
 
-Airflow 3.3 has two copies of the stats module, both under private ``_shared`` packages: the
-core one (``airflow._shared.observability.metrics.stats``, re-exported as
-``airflow.observability.stats``), which the DAG processor and scheduler initialise, and the
-task SDK's (``airflow.sdk._shared.observability.metrics.stats``), which task processes
-initialise. Code that runs in both kinds of process (bundles, the watcher) must emit through
-the copy this process initialised, or its metrics go nowhere. Airflow 3.2 has one
-``airflow.stats.Stats``. :class:`airflow_bundles_ext.metrics.BundleMetrics` is the public
-helper built on this.
+Airflow 3.2 and 3.3 each have two copies of the stats module, both under private ``_shared``
+packages: the core one (``airflow._shared.observability.metrics.stats``), which the DAG
+processor and scheduler initialise, and the task SDK's
+(``airflow.sdk._shared.observability.metrics.stats``), which task processes initialise. Code
+that runs in both kinds of process (bundles, the watcher) must emit through the copy this
+process initialised, or its metrics go nowhere. What to call and how to tell whether it was
+initialised differs by line (:func:`.compat.stats_emitter`).
+:class:`airflow_bundles_ext.metrics.BundleMetrics` is the public helper built on this.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from airflow_bundles_ext.integration.compat import stats_emitter
 
-def _candidates() -> Iterator[Any]:
+
+def _modules() -> Iterator[Any]:
     with contextlib.suppress(ImportError):
         from airflow._shared.observability.metrics import stats as core_stats
 
@@ -29,13 +31,14 @@ def _candidates() -> Iterator[Any]:
 
 
 def stats_backend() -> Any:
-    """The initialised stats module (core first), else the first one found, else 3.2's ``Stats``."""
-    candidates = list(_candidates())
-    for module in candidates:
-        if getattr(module, "_factory", None) is not None:
-            return module
-    if candidates:
-        return candidates[0]
-    from airflow.stats import Stats  # Airflow 3.2
+    """The initialised stats backend (core first), else the first one found (it emits nothing).
 
-    return Stats
+    Raises ``ImportError`` when neither module exists (an Airflow this package does not support).
+    """
+    emitters = [stats_emitter(module) for module in _modules()]
+    for emitter, initialised in emitters:
+        if initialised:
+            return emitter
+    if not emitters:
+        raise ImportError("airflow-bundles-ext: neither of Airflow's stats modules imports")
+    return emitters[0][0]

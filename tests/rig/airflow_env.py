@@ -164,22 +164,27 @@ def wait_for(
         time.sleep(interval)
 
 
-class DagProcessor:
-    """The stock ``airflow dag-processor`` as a subprocess. Always call :meth:`stop`."""
+class AirflowProcess:
+    """A stock ``airflow <command>`` (``scheduler``, ``api-server``, ...) as a subprocess in its own
+    session, logging to a file in the Airflow home. Always call :meth:`stop`."""
 
-    def __init__(
-        self, env: AirflowEnv, *args: str, log_name: str = "dag-processor.log", **extra_env: str
-    ) -> None:
+    command: tuple[str, ...] = ()
+
+    def __init__(self, env: AirflowEnv, *args: str, log_name: str | None = None, **extra_env: str) -> None:
         self.airflow_env = env
         self.args = args
-        self.log_path = env.home / log_name
+        self.log_path = env.home / (log_name or f"{'-'.join(self.command + args[:1])}.log")
         self.extra_env = extra_env
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> DagProcessor:
+    @property
+    def name(self) -> str:
+        return " ".join(("airflow", *self.command, *self.args))
+
+    def start(self) -> AirflowProcess:
         self._log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [AIRFLOW_BIN, "dag-processor", *self.args],
+            [AIRFLOW_BIN, *self.command, *self.args],
             env=self.airflow_env.env(**self.extra_env),
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -193,17 +198,25 @@ class DagProcessor:
 
     def log_tail(self, chars: int = 6000) -> str:
         try:
-            return "dag-processor log tail:\n" + self.log_path.read_text(errors="replace")[-chars:]
+            return f"{self.name} log tail:\n" + self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
 
     def wait_for(self, check: Callable[[], T], *, timeout: float = 60, what: str = "condition") -> T:
         def guarded() -> T:
             if not self.alive():
-                raise AssertionError(f"dag-processor exited with {self.proc and self.proc.returncode}")
+                raise AssertionError(f"{self.name} exited with {self.proc and self.proc.returncode}")
             return check()
 
         return wait_for(guarded, timeout=timeout, what=what, on_timeout=self.log_tail)
+
+    def terminate(self) -> None:
+        """Ask the process to stop (SIGTERM) without waiting: stop several at once, then :meth:`stop`."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
     def stop(self, timeout: float = 20) -> None:
         if self.proc is None:
@@ -217,13 +230,32 @@ class DagProcessor:
                 self.proc.wait()
             except ProcessLookupError:
                 pass
-        # Reap any child the processor left behind in its session.
+        # Reap any child the process left behind in its session.
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
         self._log.close()
         self.proc = None
+
+
+class DagProcessor(AirflowProcess):
+    """The stock ``airflow dag-processor``."""
+
+    command = ("dag-processor",)
+
+    def __init__(
+        self, env: AirflowEnv, *args: str, log_name: str = "dag-processor.log", **extra_env: str
+    ) -> None:
+        super().__init__(env, *args, log_name=log_name, **extra_env)
+
+
+class AirflowCommand(AirflowProcess):
+    """Any other stock long-running command: ``AirflowCommand(env, "scheduler")``."""
+
+    def __init__(self, env: AirflowEnv, command: str, *args: str, **kwargs: Any) -> None:
+        self.command = (command,)
+        super().__init__(env, *args, **kwargs)
 
 
 class SqliteTemplate:

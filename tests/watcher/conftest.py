@@ -143,7 +143,7 @@ def inprocess_watcher(sqlite_template, bundle_storage, tmp_path, monkeypatch) ->
     settings.reconfigure_orm()
     for cls, names in (
         (bundles_module.DagBundlesManager, ("parse_config", "sync_bundles_to_db")),
-        (processor_module.DagFileProcessorManager, ("prepare_bundles", "_refresh_dag_bundles")),
+        (processor_module.DagFileProcessorManager, ("sync_bundles", "_refresh_dag_bundles")),
     ):
         for name in names:
             monkeypatch.setattr(cls, name, getattr(cls, name))

@@ -125,8 +125,8 @@ def test_missing_internals_make_resolving_bundles_fail_loudly_not_importing():
 def _fake_processor_module():
     module = types.ModuleType("airflow.dag_processing.manager")
 
-    class DagFileProcessorManager:  # a 3.3.x patch release that renamed the loop internals
-        def prepare_bundles(self):
+    class DagFileProcessorManager:  # a patch release that renamed the loop internals
+        def sync_bundles(self):
             pass
 
     module.DagFileProcessorManager = DagFileProcessorManager
@@ -137,7 +137,7 @@ def test_missing_processor_internals_stop_the_processor_loudly():
     module = _fake_processor_module()
     patch_module(module)
     with pytest.raises(UnsupportedAirflowError, match="lacks .*_refresh_dag_bundles.*dag_bundle_config_path"):
-        module.DagFileProcessorManager().prepare_bundles()
+        module.DagFileProcessorManager().sync_bundles()
 
 
 def test_unsupported_running_airflow_guards_both_modules(monkeypatch):
@@ -154,4 +154,4 @@ def test_unsupported_running_airflow_guards_both_modules(monkeypatch):
     with pytest.raises(UnsupportedAirflowError, match="3.4.0 is not supported"):
         bundles_module.DagBundlesManager()
     with pytest.raises(UnsupportedAirflowError, match="3.4.0 is not supported"):
-        processor_module.DagFileProcessorManager().prepare_bundles()
+        processor_module.DagFileProcessorManager().sync_bundles()

@@ -6,10 +6,12 @@ it cannot break on cue (the DB, the state volume) is checked here, loop by loop.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 from airflow.dag_processing.manager import DagFileProcessorManager, DagFileStat
 
+from airflow_bundles_ext.integration.compat import airflow_line
 from airflow_bundles_ext.integration.processor import watcher_of
 from airflow_bundles_ext.watcher.demo import LOCAL_BUNDLE, remove_bundle_file, write_bundle_file
 from tests.rig.airflow_env import write_dag
@@ -25,9 +27,20 @@ def _active(db):
     return dict(_rows(db, "select name, active from dag_bundle"))
 
 
-def _started(env):
-    manager = DagFileProcessorManager(max_runs=1)
-    manager.prepare_bundles()
+def _start_up(manager):
+    """What the stock processor does before its loop, on the running Airflow line."""
+    if airflow_line() == "3.2":  # inline in DagFileProcessorManager.run()
+        manager.sync_bundles()
+        bundles = manager.get_all_bundles()
+        names = manager.bundle_names_to_parse
+        manager._dag_bundles = [b for b in bundles if not names or b.name in names]
+    else:
+        manager.prepare_bundles()
+
+
+def _started(env, names=None):
+    manager = DagFileProcessorManager(max_runs=1, bundle_names_to_parse=names)
+    _start_up(manager)
     known: dict = {}
     manager._refresh_dag_bundles(known_files=known)
     return manager, known
@@ -35,6 +48,28 @@ def _started(env):
 
 def _bundle(manager, name):
     return next(b for b in manager._dag_bundles if b.name == name)
+
+
+def test_a_bundle_whose_source_is_down_at_start_is_retried_while_the_others_are_parsed(
+    inprocess_watcher, tmp_path, monkeypatch
+):
+    """Airflow 3.2's processor ends on any ``initialize()`` error that is not an AirflowException."""
+    env = inprocess_watcher
+    write_dag(tmp_path / "dags", "dag_x")
+    down = {
+        "name": "down",
+        "classpath": "airflow_bundles_ext.bundles.git.GitDagBundle",
+        "kwargs": {"repo_url": f"file://{tmp_path / 'unreachable.git'}", "tracking_ref": "main"},
+    }
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([down]))
+    write_bundle_file(env.conf_dir, "up", kwargs={"path": str(tmp_path / "dags")})
+
+    manager, known = _started(env)  # the first refresh initialises every bundle
+    manager._refresh_dag_bundles(known_files=known)  # and the next one retries the failed one
+
+    assert set(known) == {"up"} and {f.bundle_name for f in manager._file_queue} == {"up"}
+    assert not _bundle(manager, "down").is_initialized
+    assert _active(env.db) == {"down": 1, "up": 1}
 
 
 def test_removed_bundle_drops_its_queued_files_and_file_stats(inprocess_watcher, tmp_path):
@@ -156,10 +191,20 @@ def test_storage_of_a_removed_bundle_is_kept_while_one_of_its_tasks_runs(inproce
     watcher = watcher_of(manager)
     (env.storage / "local" / "tree").mkdir(parents=True)  # unversioned: no tracking lock exists
     with sqlite3.connect(env.db) as conn:  # a running task of one of its DAGs
+        dag = {
+            "dag_id": "dag_x",
+            "is_paused": 0,
+            "is_stale": 0,
+            "bundle_name": "local",
+            "timetable_type": "x",
+            "max_active_tasks": 1,
+            "max_consecutive_failed_dag_runs": 0,
+            "has_task_concurrency_limits": 0,
+        }
+        if airflow_line() != "3.2":  # a NOT NULL column new in 3.3
+            dag["partition_mapper_info"] = "{}"
         conn.execute(
-            "insert into dag (dag_id, is_paused, is_stale, bundle_name, timetable_type, "
-            "partition_mapper_info, max_active_tasks, max_consecutive_failed_dag_runs, "
-            "has_task_concurrency_limits) values ('dag_x', 0, 0, 'local', 'x', '{}', 1, 0, 0)"
+            f"insert into dag ({', '.join(dag)}) values ({', '.join('?' * len(dag))})", list(dag.values())
         )
         conn.execute(
             "insert into task_instance (id, task_id, dag_id, run_id, state, try_number, pool, pool_slots) "
@@ -179,11 +224,7 @@ def test_storage_of_a_removed_bundle_is_kept_while_one_of_its_tasks_runs(inproce
 
 
 def _shard(names):
-    manager = DagFileProcessorManager(max_runs=1, bundle_names_to_parse=names)
-    manager.prepare_bundles()
-    known: dict = {}
-    manager._refresh_dag_bundles(known_files=known)
-    return manager, known
+    return _started(None, names)
 
 
 def test_sharded_processors_never_deactivate_each_others_bundles(inprocess_watcher, tmp_path):

@@ -8,12 +8,12 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 _CHILD = """
 import json, sys
-from airflow._shared.observability.metrics import stats
-from airflow.observability.metrics import stats_utils
-stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)
+from tests.rig.stats_init import init_stats
+init_stats("core")
 from airflow_bundles_ext.bundles.git import GitDagBundle
 url, moved = sys.argv[1], sys.argv[2]
 import os
@@ -45,6 +45,7 @@ def test_refresh_metrics_reach_statsd(bundle_storage, git_remote, tmp_path):
         subprocess.run(
             [sys.executable, "-c", _CHILD, remote.url, str(tmp_path / "moved.git")],
             env=env,
+            cwd=Path(__file__).resolve().parents[3],  # the child imports tests.rig
             check=True,
             timeout=180,
             capture_output=True,

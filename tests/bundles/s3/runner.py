@@ -13,16 +13,6 @@ import json
 import sys
 
 
-def _init_stats(which: str) -> None:
-    if which == "core":  # as airflow/dag_processing/manager.py does
-        from airflow._shared.observability.metrics import stats
-        from airflow.observability.metrics import stats_utils
-    else:  # as airflow/sdk/execution_time/task_runner.py does
-        from airflow.sdk._shared.observability.metrics import stats  # type: ignore[no-redef]
-        from airflow.sdk.observability.metrics import stats_utils  # type: ignore[no-redef]
-    stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--name", required=True)
@@ -33,7 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stats", choices=("core", "sdk"))
     args = parser.parse_args(argv)
     if args.stats:
-        _init_stats(args.stats)
+        from tests.rig.stats_init import init_stats
+
+        init_stats(args.stats)
     from airflow_bundles_ext.bundles.s3 import S3DagBundle
 
     bundle = S3DagBundle(

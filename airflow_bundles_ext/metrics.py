@@ -4,7 +4,7 @@ Names are ``bundles_ext.<component>.<metric>`` (for example ``bundles_ext.s3.ref
 with the tag ``bundle_name`` when there is a bundle (StatsD without tag support drops tags: use the Datadog
 flavour or OpenTelemetry for per-bundle series, see docs/operations.md).
 Emitting never raises: a broken metrics backend must not fail a refresh. Which Airflow stats
-module is used is decided in :mod:`airflow_bundles_ext.integration.stats` (private internals).
+module is used is decided in :mod:`airflow_bundles_ext.compat.stats` (private internals).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 
 def _stats() -> Any:
-    from airflow_bundles_ext.integration.stats import stats_backend
+    from airflow_bundles_ext.compat.stats import stats_backend
 
     return stats_backend()
 

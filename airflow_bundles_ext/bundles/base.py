@@ -36,12 +36,8 @@ from typing import Any, ClassVar
 import structlog
 from airflow.dag_processing.bundles.base import BaseDagBundle
 
-from airflow_bundles_ext.bundles._common import (
-    VersionHolds,
-    make_bundle_version,
-    mark_version_in_use,
-    version_held,
-)
+from airflow_bundles_ext.compat.airflow import bundle_version, processor_initialize_errors
+from airflow_bundles_ext.compat.tracking import VersionHolds, mark_version_in_use, version_held
 from airflow_bundles_ext.core.paths import check_segment
 from airflow_bundles_ext.errors import BundlesExtError
 from airflow_bundles_ext.metrics import BundleMetrics
@@ -116,7 +112,7 @@ class VersionedTreeBundle(BaseDagBundle):
 
     def get_current_version(self) -> Any:
         version = self.pinned or self.store.published_version()
-        return make_bundle_version(version, self.version_data(version)) if version else None
+        return bundle_version(version, self.version_data(version)) if version else None
 
     def initialize(self) -> None:
         if self.pinned:
@@ -183,10 +179,8 @@ class VersionedTreeBundle(BaseDagBundle):
         credential) then parses the published tree instead of leaving the bundle uninitialized;
         the error was logged and counted by the refresh, and the next refresh retries. With
         nothing published the error propagates, as one the running Airflow's processor retries
-        (:func:`~airflow_bundles_ext.integration.compat.processor_initialize_errors`).
+        (:func:`~airflow_bundles_ext.compat.airflow.processor_initialize_errors`).
         """
-        from airflow_bundles_ext.integration.compat import processor_initialize_errors
-
         with processor_initialize_errors():
             try:
                 self.refresh()

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_bundles_ext.bundles.git_auth import DEFAULT_CONN_ID, GitAuth
+from airflow_bundles_ext.compat.github import mint_github_app_token
 from airflow_bundles_ext.core.git_urls import connection_host, parse_remote, redact_url, split_userinfo
 from airflow_bundles_ext.core.tenancy import tenant_url_problem
 from airflow_bundles_ext.errors import BundleConfigError, GitSourceError
@@ -113,6 +114,8 @@ class _NotFound(Exception):
 
 
 def _hook(conn_id: str, repo_url: str | None) -> Any:
+    from airflow.exceptions import AirflowNotFoundException
+
     try:
         from airflow.providers.git.hooks.git import GitHook
     except ImportError as exc:
@@ -122,9 +125,9 @@ def _hook(conn_id: str, repo_url: str | None) -> Any:
         ) from exc
     try:
         return GitHook(git_conn_id=conn_id, repo_url=repo_url)
+    except AirflowNotFoundException as exc:
+        raise _NotFound from exc
     except Exception as exc:
-        if "NotFound" in type(exc).__name__:
-            raise _NotFound from exc
         # ValueError from GitHook names the bad extra; it holds no secret value.
         raise BundleConfigError(
             f"git connection {conn_id!r}", f"{type(exc).__name__}: {_safe(str(exc), repo_url)}"
@@ -136,15 +139,9 @@ def _safe(message: str, repo_url: str | None) -> str:
 
 
 def _auth_of(hook: Any, conn_id: str) -> GitAuth:
-    if getattr(hook, "uses_github_app_auth", False):  # mints a token valid for about an hour
-        try:
-            hook._ensure_github_app_token()
-        except Exception as exc:
-            raise GitSourceError(
-                f"cannot mint a GitHub App token for connection {conn_id!r}: {type(exc).__name__}; "
-                "check github_app_id, github_installation_id and the private key"
-            ) from exc
     app = bool(getattr(hook, "uses_github_app_auth", False))
+    if app:  # mints a token valid for about an hour
+        mint_github_app_token(hook, conn_id)
     checking = hook.strict_host_key_checking or "accept-new"
     if checking not in _STRICT_VALUES:
         raise BundleConfigError(

@@ -28,6 +28,8 @@ from typing import Any
 
 import structlog
 
+from airflow_bundles_ext.compat import processor as compat
+from airflow_bundles_ext.compat.airflow import check_running_airflow, require, require_params
 from airflow_bundles_ext.core.bundle_config import BundleSpec
 from airflow_bundles_ext.errors import (
     BundleConfigError,
@@ -35,13 +37,7 @@ from airflow_bundles_ext.errors import (
     CheckUnavailable,
     PolicyError,
     UnsafePathError,
-)
-from airflow_bundles_ext.integration import (
     UnsupportedAirflowError,
-    check_running_airflow,
-    compat,
-    require,
-    require_params,
 )
 from airflow_bundles_ext.policy_source import PolicySource
 from airflow_bundles_ext.watcher.options import WatcherOptions, configured_directory

@@ -29,13 +29,9 @@ from typing import Any
 import attrs
 import structlog
 
-from airflow_bundles_ext.integration import (
-    UnsupportedAirflowError,
-    check_running_airflow,
-    compat,
-    require,
-    require_params,
-)
+from airflow_bundles_ext.compat import processor as compat
+from airflow_bundles_ext.compat.airflow import check_running_airflow, require, require_params
+from airflow_bundles_ext.errors import UnsupportedAirflowError
 from airflow_bundles_ext.integration.bundles import check_in_dag_processor, directory_view
 from airflow_bundles_ext.integration.reload import ProcessorWatcher
 from airflow_bundles_ext.integration.status_hook import StatusHook  # [bundles-ext status]

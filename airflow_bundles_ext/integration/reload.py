@@ -29,9 +29,9 @@ from typing import Any
 
 import structlog
 
+from airflow_bundles_ext.compat import processor as compat
 from airflow_bundles_ext.core.bundle_config import BundleSpec
 from airflow_bundles_ext.core.configdir import changed_bundles
-from airflow_bundles_ext.integration import compat
 from airflow_bundles_ext.integration.bundles import SOURCES_ATTR, STATIC
 from airflow_bundles_ext.integration.reclaim import bundles_in_use, reclaim_bundle_storage
 from airflow_bundles_ext.metrics import BundleMetrics

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import airflow.dag_processing.bundles.base as base
 
-from airflow_bundles_ext.bundles._common import make_bundle_version
-from airflow_bundles_ext.integration.compat import airflow_line
+from airflow_bundles_ext.compat.airflow import airflow_line
+from airflow_bundles_ext.compat.airflow import bundle_version as make_bundle_version
 
 
 def test_bundle_version_is_what_the_running_airflow_line_expects():

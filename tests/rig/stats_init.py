@@ -6,7 +6,7 @@ go to whatever ``[metrics]`` config the environment sets. The call differs by Ai
 
 from __future__ import annotations
 
-from airflow_bundles_ext.integration.compat import airflow_line
+from airflow_bundles_ext.compat.airflow import airflow_line
 
 
 def init_stats(which: str) -> None:

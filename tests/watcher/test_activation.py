@@ -11,7 +11,8 @@ import types
 import pytest
 
 from airflow_bundles_ext.activate import patch_module
-from airflow_bundles_ext.integration import UnsupportedAirflowError, check_airflow_version
+from airflow_bundles_ext.compat.airflow import check_airflow_version
+from airflow_bundles_ext.errors import UnsupportedAirflowError
 from tests.rig.airflow_env import base_env
 
 PROBE = """

@@ -12,7 +12,10 @@ import airflow.dag_processing.bundles.manager as bundles_module
 import airflow.dag_processing.manager as processor_module
 import attrs
 
-from airflow_bundles_ext.integration import bundles, compat, processor
+from airflow_bundles_ext.compat import airflow as compat_airflow
+from airflow_bundles_ext.compat import processor as compat
+from airflow_bundles_ext.compat import stats as compat_stats
+from airflow_bundles_ext.integration import bundles, processor
 
 BUNDLES = bundles_module.DagBundlesManager
 PROCESSOR = processor_module.DagFileProcessorManager
@@ -55,7 +58,7 @@ def _resolve(qualname: str):
 
 
 def test_running_airflow_is_on_a_known_line():
-    assert compat.airflow_line() in SIGNATURES
+    assert compat_airflow.airflow_line() in SIGNATURES
 
 
 def test_integration_accepts_the_installed_airflow():
@@ -64,12 +67,12 @@ def test_integration_accepts_the_installed_airflow():
 
 
 def test_wrapped_methods_keep_their_signatures():
-    for qualname, params in SIGNATURES[compat.airflow_line()].items():
+    for qualname, params in SIGNATURES[compat_airflow.airflow_line()].items():
         assert list(inspect.signature(inspect.unwrap(_resolve(qualname))).parameters) == params, qualname
 
 
 def test_processor_fields_and_internal_config_model():
-    line = compat.airflow_line()
+    line = compat_airflow.airflow_line()
     fields = {f.name for f in attrs.fields(PROCESSOR)}
     assert set(compat.processor_fields()) == FIELDS[line]
     assert FIELDS[line] <= fields
@@ -78,7 +81,7 @@ def test_processor_fields_and_internal_config_model():
 
 def test_processor_start_up_syncs_before_it_loads_the_bundles():
     """The watcher starts in ``sync_bundles``: the stock start-up must call it before loading bundles."""
-    if compat.airflow_line() == "3.2":
+    if compat_airflow.airflow_line() == "3.2":
         start, load = PROCESSOR.run, "self.get_all_bundles()"
     else:
         start, load = PROCESSOR.prepare_bundles, "self.load_dag_bundles()"
@@ -91,12 +94,12 @@ def test_version_value_and_stats_shape_of_this_line():
     import airflow._shared.observability.metrics.stats as core_stats
     import airflow.dag_processing.bundles.base as base
 
-    value = compat.bundle_version("abc", {"k": 1})
-    emitter, _ = compat.stats_emitter(core_stats)
-    if compat.airflow_line() == "3.2":
+    value = compat_airflow.bundle_version("abc", {"k": 1})
+    emitter, _ = compat_stats.stats_emitter(core_stats)
+    if compat_airflow.airflow_line() == "3.2":
         assert value == "abc" and not hasattr(base, "BundleVersion")
         assert emitter is core_stats.Stats
     else:
         assert isinstance(value, base.BundleVersion) and (value.version, value.data) == ("abc", {"k": 1})
         assert emitter is core_stats
-    assert compat.version_string(value) == "abc"
+    assert compat_airflow.version_string(value) == "abc"

@@ -11,7 +11,7 @@ import sqlite3
 
 from airflow.dag_processing.manager import DagFileProcessorManager, DagFileStat
 
-from airflow_bundles_ext.integration.compat import airflow_line
+from airflow_bundles_ext.compat.airflow import airflow_line
 from airflow_bundles_ext.integration.processor import watcher_of
 from airflow_bundles_ext.watcher.demo import LOCAL_BUNDLE, remove_bundle_file, write_bundle_file
 from tests.rig.airflow_env import write_dag

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_bundles_ext.compat.airflow import version_string
 from airflow_bundles_ext.errors import VersionUnavailableError
-from airflow_bundles_ext.integration.compat import version_string
 from tests.bundles.s3.conftest import Bucket, tree
 
 V1 = {"a.py": "a = 1\n", "pkg/b.py": "b = 1\n", "pkg/c.py": "c = 1\n"}

@@ -16,7 +16,16 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from airflow_bundles_ext.integration.compat import stats_emitter
+from airflow_bundles_ext.compat.airflow import is_airflow_3_2
+
+
+def stats_emitter(module: Any) -> tuple[Any, bool]:
+    """What to call ``incr``/``gauge``/``timing`` on for one Airflow stats module, and whether
+    this process initialised it (``Stats.initialize`` on 3.2, ``stats.initialize`` on 3.3)."""
+    if is_airflow_3_2():
+        stats = module.Stats
+        return stats, getattr(stats, "factory", None) is not None
+    return module, module._factory is not None
 
 
 def _modules() -> Iterator[Any]:

@@ -1,9 +1,17 @@
-"""Helpers shared by this package's bundle classes.
+"""Airflow's version tracking files and their lock protocol, as bundles and reclaim use them.
 
-- :func:`make_bundle_version`: what ``get_current_version()`` returns on Airflow 3.2 and 3.3
-  (decided in :mod:`airflow_bundles_ext.integration.compat`).
-- Version holds against Airflow's stale-version cleanup (:func:`mark_version_in_use`,
-  :func:`version_held`, :class:`VersionHolds`).
+Airflow records when a bundle version was last used in a tracking file
+(``get_bundle_tracking_file(name, version)``); a running task holds a shared ``flock`` on it
+(``BundleVersionLock``), and the stale-version cleanup takes the exclusive lock, non-blocking,
+before it removes ``versions/<v>``. This module speaks that protocol:
+
+- :func:`mark_version_in_use`, :func:`version_held`, :class:`VersionHolds`: keep versions from
+  the cleanup (a refresh's target, the published version, a pinned worker's version);
+- :func:`all_versions_released`: the exclusive locks on every version of a bundle, taken the way
+  the cleanup takes them, so a removed bundle's storage is reclaimed only when no task holds one.
+
+The layout and the protocol are Airflow internals (3.2 and 3.3 agree), hence this lives in
+:mod:`airflow_bundles_ext.compat`.
 """
 
 from __future__ import annotations
@@ -12,19 +20,9 @@ import contextlib
 import fcntl
 import os
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    pass
+from typing import IO
 
 _LOCK_TRIES = 5  # a cleanup removing the file between our open and our lock, this many times in a row
-
-
-def make_bundle_version(version: str, data: dict[str, Any] | None = None) -> Any:
-    """What ``get_current_version()`` returns: ``BundleVersion`` on Airflow 3.3, a string on 3.2."""
-    from airflow_bundles_ext.integration.compat import bundle_version
-
-    return bundle_version(version, data)
 
 
 def mark_version_in_use(bundle_name: str, version: str) -> None:
@@ -133,3 +131,24 @@ def _still_at_path(handle: IO[str], bundle_name: str, version: str) -> bool:
         return os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
     except OSError:
         return False
+
+
+@contextlib.contextmanager
+def all_versions_released(bundle_name: str) -> Iterator[bool]:
+    """``True`` while holding the exclusive lock of every tracking file of ``bundle_name``, as the
+    stale-version cleanup takes them; ``False`` (nothing held) when a task holds a version or the
+    files cannot be locked. Hold it while removing the bundle's trees."""
+    from pathlib import Path
+
+    from airflow.dag_processing.bundles.base import get_bundle_tracking_dir
+
+    tracking = Path(get_bundle_tracking_dir(bundle_name))
+    with contextlib.ExitStack() as locks:
+        try:
+            for path in sorted(p for p in tracking.iterdir() if p.is_file()) if tracking.is_dir() else []:
+                fh = locks.enter_context(open(path, "a"))
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # BlockingIOError: a task holds a version
+            yield False
+            return
+        yield True

@@ -32,7 +32,11 @@ import structlog
 from airflow_bundles_ext.core.bundle_config import BundleSpec
 from airflow_bundles_ext.core.configdir import changed_bundles
 from airflow_bundles_ext.integration.bundles import SOURCES_ATTR, STATIC
-from airflow_bundles_ext.integration.reclaim import bundles_in_use, reclaim_bundle_storage
+from airflow_bundles_ext.integration.reclaim import (
+    bundles_in_use,
+    processor_reclaims_here,
+    reclaim_bundle_storage,
+)
 from airflow_bundles_ext.metrics import BundleMetrics
 from airflow_bundles_ext.watcher.options import WatcherOptions
 from airflow_bundles_ext.watcher.state import Ownership, OwnershipStore, shard_key, state_dir_for
@@ -70,6 +74,7 @@ class ProcessorWatcher:
         sources = getattr(DagBundlesManager(), SOURCES_ATTR, {})
         self.static = frozenset(n for n, s in sources.items() if s == STATIC)
         self.ownership = self.store.load()
+        processor_reclaims_here()  # not also the stale-version cleanup's reclaim (integration/cleanup.py)
         mine = self._mine(self.view.resolve(self.static).bundles)
         # The stock start-up loaded every bundle in force: that is what is applied now.
         self.applied = dict(mine)

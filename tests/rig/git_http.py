@@ -1,8 +1,11 @@
-"""A smart-HTTP git server on 127.0.0.1 that requires credentials: ``git http-backend`` behind
-a small threaded Python server, started and stopped by the test.
+"""A smart-HTTP git server on 127.0.0.1: ``git http-backend`` behind a small threaded Python
+server, started and stopped by the test.
 
 - Basic auth: every request needs ``username``/``password``, else 401 (what GitHub does for a
   private repository). ``requests`` records (method, path, user, git command) per request.
+- Anonymous (``GitHttpServer.anonymous(root)``): no credentials asked for or accepted, like a
+  public repository; a request that sends an ``Authorization`` header is refused with 400, so
+  a test notices a client that leaks credentials to it.
 - ``protocol_v2=False`` does not forward the ``Git-Protocol`` header, so the backend speaks
   protocol v0 and, without ``uploadpack.allowAnySHA1InWant``, refuses wants by SHA of commits
   that are not ref tips, like a strict server.
@@ -35,7 +38,9 @@ class Request:
 
 
 class GitHttpServer:
-    def __init__(self, project_root: Path, *, username: str, password: str, protocol_v2: bool = True) -> None:
+    def __init__(
+        self, project_root: Path, *, username: str | None, password: str | None, protocol_v2: bool = True
+    ) -> None:
         self.project_root = project_root
         self.username = username
         self.password = password
@@ -50,6 +55,15 @@ class GitHttpServer:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def anonymous(cls, project_root: Path) -> GitHttpServer:
+        """A server for public repositories: no authentication."""
+        return cls(project_root, username=None, password=None)
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.username is None
 
     @property
     def port(self) -> int:
@@ -150,7 +164,11 @@ def _handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
                 plain = gzip.decompress(body)
             command = _command_of(plain) if self.command == "POST" else None
             server.requests.append(Request(self.command, path, user, command))
-            if user is None:
+            if server.is_anonymous:
+                if self.headers.get("Authorization"):
+                    self._refuse(400)
+                    return
+            elif user is None:
                 self.send_response(401)
                 self.send_header("WWW-Authenticate", 'Basic realm="git"')
                 self.send_header("Content-Length", "0")
@@ -163,6 +181,11 @@ def _handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
                 return
             self._cgi(body, path, query, server._should_stall(command))
 
+        def _refuse(self, status: int) -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
         def _cgi(self, body: bytes, path: str, query: str, stall: bool) -> None:
             env = {
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -173,7 +196,7 @@ def _handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
                 "QUERY_STRING": query,
                 "CONTENT_TYPE": self.headers.get("Content-Type", ""),
                 "CONTENT_LENGTH": str(len(body)),
-                "REMOTE_USER": server.username,
+                "REMOTE_USER": server.username or "",
                 "REMOTE_ADDR": "127.0.0.1",
                 "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
                 "GIT_CONFIG_NOSYSTEM": "1",

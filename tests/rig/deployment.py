@@ -1,10 +1,14 @@
-"""A distributed Airflow deployment on 127.0.0.1, started from the tests and always stopped.
+"""A whole Airflow deployment on 127.0.0.1, started from the tests (or the demo), always stopped.
 
-One PostgreSQL database, the stock ``airflow api-server`` (UI, REST and Execution API),
-``airflow scheduler`` with the CeleryExecutor, ``airflow dag-processor``, ``airflow triggerer``
-and Celery workers (``airflow celery worker``) on a Redis broker of its own
-(:class:`~tests.rig.broker.RedisBroker`). Every worker is a "pod": its own
-``[dag_processor] dag_bundle_storage_path`` (empty at start) and its own ``ABX_ROLE``.
+The stock ``airflow api-server`` (UI, REST and Execution API), ``airflow scheduler``,
+``airflow dag-processor`` and ``airflow triggerer`` on one metadata DB, and:
+
+- with a ``broker`` (:class:`~tests.rig.broker.RedisBroker`): the CeleryExecutor and Celery
+  workers (``airflow celery worker``). Every worker is a "pod": its own
+  ``[dag_processor] dag_bundle_storage_path`` (empty at start) and its own ``ABX_ROLE``;
+- without one (the demo): the LocalExecutor, tasks run under the scheduler.
+
+Every process is a :class:`~tests.rig.services.Service`: its own process group, stopped by PID.
 
 Bundles are defined only by files in the watched directory (:attr:`Deployment.conf_dir`),
 which every process sees; the watcher's state (last good copies, ownership) is on a path all
@@ -59,7 +63,7 @@ class Deployment:
         root: Path,
         env: AirflowEnv,
         *,
-        broker: RedisBroker,
+        broker: RedisBroker | None = None,
         extra_env: Mapping[str, str] | None = None,
         grace_period: float = 0,
     ) -> None:
@@ -88,7 +92,7 @@ class Deployment:
         """The environment of the process playing ``role``."""
         return self.airflow_env.env(
             **{
-                "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if self.broker else "LocalExecutor",
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
                 "AIRFLOW__API__BASE_URL": self.base_url,
                 "AIRFLOW__API__WORKERS": "1",
@@ -101,7 +105,7 @@ class Deployment:
                 "AIRFLOW__BUNDLES_EXT__REMOVED_BUNDLE_GRACE_PERIOD": str(self.grace_period),
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.airflow_env.home / "logs"),
                 **activation_env(self.conf_dir, state_path=self.state_dir),
-                **self.broker.env(),
+                **(self.broker.env() if self.broker else {}),
                 **self.extra_env,
                 "ABX_RESULTS_DIR": str(self.results),
                 "ABX_ROLE": role,
@@ -114,6 +118,7 @@ class Deployment:
         return self.root / role / "bundles"
 
     def hostname(self, worker: str) -> str:
+        assert self.broker is not None, "workers need a broker"
         return f"{worker}@{self.broker.id}"
 
     def _argv(self, role: str) -> list[str]:
@@ -121,8 +126,11 @@ class Deployment:
             return [AIRFLOW_BIN, "api-server", "-H", "127.0.0.1", "-p", str(self.api_port), "-w", "1"]
         if role == "triggerer":
             return [AIRFLOW_BIN, "triggerer", "--skip-serve-logs"]
-        if role in ("scheduler", "dag-processor"):
-            return [AIRFLOW_BIN, role]
+        if role == "scheduler":
+            return [AIRFLOW_BIN, "scheduler", "--skip-serve-logs"]
+        if role == "dag-processor":
+            return [AIRFLOW_BIN, "dag-processor"]
+        assert self.broker is not None, "workers need a broker"
         return [
             AIRFLOW_BIN, "celery", "worker", "--skip-serve-logs", "--without-mingle", "--without-gossip",
             "-H", self.hostname(role), "-q", self.broker.queue,
@@ -138,7 +146,8 @@ class Deployment:
         """Start every process at once, then wait until the API reports all healthy and workers answer."""
         for role in (*CORE_ROLES, *workers):
             self._start_service(role)
-        self.control = WorkerControl(self.broker)
+        if self.broker is not None:
+            self.control = WorkerControl(self.broker)
         self.wait_for(self._healthy, timeout=timeout, what="scheduler, dag-processor and triggerer healthy")
         self.wait_for_workers(workers, timeout=timeout)
         return self
@@ -154,7 +163,9 @@ class Deployment:
         return [role for role in self.services if role.startswith("worker-")]
 
     def wait_for_workers(self, workers: tuple[str, ...], timeout: float = 120) -> None:
-        assert self.control is not None
+        if not workers:
+            return
+        assert self.control is not None, "workers need a broker"
         control = self.control
         hosts = {self.hostname(w) for w in workers}
         self.wait_for(lambda: hosts <= control.ping(hosts), timeout=timeout, what=f"workers {sorted(hosts)}")

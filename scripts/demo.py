@@ -15,7 +15,9 @@ Acts, printed as they happen:
    first run's bundle version; a new run gets v2.
 5. ``remove``: the files are deleted: the bundles go inactive and their DAGs stale.
 
-Ctrl-C (or the end of ``--exit-after``) stops every process and removes the temp dir.
+Before act 5 the demo waits for Enter when run in a terminal (or with ``--pause-before-remove``),
+so there is time to look at the DAGs and runs in the UI. Ctrl-C (or the end of
+``--exit-after``) stops every process and removes the temp dir.
 """
 
 from __future__ import annotations
@@ -198,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--until", choices=list(ACTS), default="remove", help="the last act to play")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, DB) on exit")
+    parser.add_argument(
+        "--pause-before-remove",
+        action="store_true",
+        default=sys.stdin.isatty(),
+        help="wait for a line on stdin before act 5 (default: when stdin is a terminal)",
+    )
     args = parser.parse_args(argv)
     acts = list(ACTS)[: list(ACTS).index(args.until) + 1]
 
@@ -216,6 +224,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"airflow {role} (pid {service.pid})", flush=True)
         print(f"UI: {dep.base_url}  (log in as {ADMIN_USER} / {dep.password})", flush=True)
         for act in acts:
+            if act == "remove" and args.pause_before_remove:
+                demo.say(
+                    f"paused: the teams' DAGs and runs are in the UI now ({dep.base_url}/dags); "
+                    "press Enter to play act 5 (delete the bundle files)"
+                )
+                sys.stdin.readline()
             ACTS[act](demo)
         demo.say("scenario done" + ("" if args.exit_after is not None else "; the UI stays up until Ctrl-C"))
         deadline = time.monotonic() + args.exit_after if args.exit_after is not None else float("inf")

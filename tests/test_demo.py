@@ -1,5 +1,10 @@
 """The README's demo: the whole of Airflow on embedded defaults, what it prints, what the UI shows,
-and that Ctrl-C leaves no process of it running."""
+and that Ctrl-C leaves no process of it running.
+
+One demo run serves both tests (starting it is the expensive part): it pauses before its last
+act (``--pause-before-remove``), where the browser test looks at the UI; the end-to-end test
+then lets it play the last act, stops it with Ctrl-C and checks everything it printed.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +22,7 @@ import pytest
 from tests.rig.browser import browser_available, chrome, login, screenshot, wait_for_text
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.xdist_group("demo")  # one worker, file order: the browser test sees the pause
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")  # the rule of tests/conftest.py
 
 
@@ -39,6 +46,7 @@ class DemoProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         self.proc = subprocess.Popen(
             [sys.executable, str(REPO / "scripts" / "demo.py"), *args],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -57,6 +65,11 @@ class DemoProcess:
             self.output += line
         assert marker in self.output, self.output
         return self.output
+
+    def press_enter(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
 
     def ctrl_c(self) -> str:
         self.proc.send_signal(signal.SIGINT)
@@ -87,61 +100,65 @@ class DemoProcess:
         assert not {pid: _alive_in_group(pid) for pid in pids if _alive_in_group(pid)}
 
 
-@pytest.mark.e2e
-def test_demo_plays_every_act_then_ctrl_c_stops_every_process_and_removes_its_dir():
-    demo = DemoProcess()
+PAUSED = "paused: the teams' DAGs and runs are in the UI now"
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[DemoProcess]:
+    """The demo, started once, playing acts 1-4 and pausing before act 5."""
+    process = DemoProcess("--pause-before-remove")
     try:
+        process.read_until(PAUSED)
+        yield process
+    finally:
+        process.kill()
+
+
+@pytest.mark.e2e
+@pytest.mark.browser
+def test_demo_ui_lists_the_file_defined_bundles_dags_and_shows_their_bundle_version(demo, tmp_path):
+    if not browser_available():
+        message = "chromium and chromedriver (/usr/bin/chromium, /usr/bin/chromedriver) are not installed"
+        if IN_CI:
+            pytest.fail(f"{message}; scripts/setup installs them (required in CI)")
+        pytest.skip(message)
+    base_url, user, password = demo.ui()
+    latest = dict(re.findall(r"(team-\w+): DAG version 2 at bundle version (\w+)", demo.output))
+    with chrome(log_path=tmp_path / "chromedriver.log") as driver:
+        try:
+            login(driver, base_url, user, password)
+            driver.get(f"{base_url}/dags")
+            for dag in ("team_s3_versions", "team_s3_hold", "team_git_versions", "team_git_hold"):
+                wait_for_text(driver, dag)
+            for team, dag in (("team-s3", "team_s3_versions"), ("team-git", "team_git_versions")):
+                driver.get(f"{base_url}/dags/{dag}/details")
+                wait_for_text(driver, f"Bundle Name {team}")
+                wait_for_text(driver, f"Bundle Version {latest[team]}")
+        finally:
+            screenshot(driver, tmp_path / "last-page.png")
+
+
+@pytest.mark.e2e
+def test_demo_plays_every_act_then_ctrl_c_stops_every_process_and_removes_its_dir(demo):
+    try:
+        demo.press_enter()
         demo.read_until("scenario done")
         output = demo.ctrl_c()
     finally:
         demo.kill()
     demo.assert_stopped_cleanly()
     for team, dag in (("team-s3", "team_s3_versions"), ("team-git", "team_git_versions")):
+        first = rf"{team}: run 'first' task 'after' \(try 1\) ran CODE v1 from bundle version (\w+)"
+        rerun = rf"{team}: run 'first' task 'after' \(try 2\) ran CODE v1 from bundle version (\w+)"
         for expected in (
             rf"{team}: 4 DAGs visible in the UI at bundle version \w+: http://127\.0\.0\.1:\d+/dags/{dag}",
-            rf"{team}: run 'first' task 'after' \(try 1\) ran CODE v1 from bundle version (\w+)",
+            first,
             rf"{team}: DAG version 2 at bundle version \w+ \(code v2\)",
-            rf"{team}: run 'first' task 'after' \(try 2\) ran CODE v1 from bundle version (\w+)",
+            rerun,
             rf"{team}: run 'second' task 'added_in_v2' \(try 1\) ran CODE v2",
             rf"{team}: bundle inactive, its 4 DAGs STALE",
         ):
             assert re.search(expected, output), f"{expected!r} missing from the demo output:\n{output}"
-        first = re.search(
-            rf"{team}: run 'first' task 'after' \(try 1\) ran CODE v1 from bundle version (\w+)", output
-        )
-        rerun = re.search(
-            rf"{team}: run 'first' task 'after' \(try 2\) ran CODE v1 from bundle version (\w+)", output
-        )
-        assert first.group(1) == rerun.group(1)  # the rerun used the first run's bundle version
+        # The rerun used the first run's bundle version, not the one published since.
+        assert re.search(first, output).group(1) == re.search(rerun, output).group(1)
     assert re.search(r"UI: http://127\.0\.0\.1:\d+\s+\(log in as admin / \S+\)", output)
-
-
-@pytest.mark.e2e
-@pytest.mark.browser
-def test_demo_ui_lists_the_file_defined_bundles_dags_and_shows_their_bundle_version(tmp_path):
-    if not browser_available():
-        message = "chromium and chromedriver (/usr/bin/chromium, /usr/bin/chromedriver) are not installed"
-        if IN_CI:
-            pytest.fail(f"{message}; scripts/setup installs them (required in CI)")
-        pytest.skip(message)
-    demo = DemoProcess("--until", "drop")
-    try:
-        output = demo.read_until("scenario done")
-        base_url, user, password = demo.ui()
-        versions = dict(re.findall(r"(team-\w+): 4 DAGs visible in the UI at bundle version (\w+)", output))
-        with chrome(log_path=tmp_path / "chromedriver.log") as driver:
-            try:
-                login(driver, base_url, user, password)
-                driver.get(f"{base_url}/dags")
-                for dag in ("team_s3_versions", "team_s3_hold", "team_git_versions", "team_git_hold"):
-                    wait_for_text(driver, dag)
-                for team, dag in (("team-s3", "team_s3_versions"), ("team-git", "team_git_versions")):
-                    driver.get(f"{base_url}/dags/{dag}/details")
-                    wait_for_text(driver, f"Bundle Name {team}")
-                    wait_for_text(driver, f"Bundle Version {versions[team]}")
-            finally:
-                screenshot(driver, tmp_path / "last-page.png")
-        demo.ctrl_c()
-    finally:
-        demo.kill()
-    demo.assert_stopped_cleanly()

@@ -21,8 +21,18 @@ from pathlib import Path
 class Service:
     """One command in its own process group, logging to ``log_path``."""
 
-    def __init__(self, name: str, argv: list[str], env: Mapping[str, str], log_path: Path, cwd: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: Mapping[str, str],
+        log_path: Path,
+        cwd: Path,
+        *,
+        stop_timeout: float = 20,
+    ) -> None:
         self.name = name
+        self.stop_timeout = stop_timeout
         self.argv = argv
         self.env = dict(env)
         self.log_path = log_path
@@ -65,20 +75,22 @@ class Service:
         except (ProcessLookupError, PermissionError):
             pass
 
-    def stop(self, timeout: float = 20) -> None:
-        stop_all([self], timeout=timeout)
+    def stop(self) -> None:
+        stop_all([self])
 
 
-def stop_all(services: Iterable[Service], timeout: float = 20) -> None:
-    """SIGTERM every service's leader, wait up to ``timeout`` in total, then SIGKILL what is left."""
+def stop_all(services: Iterable[Service], timeout: float | None = None) -> None:
+    """SIGTERM every service's leader, wait up to each one's ``stop_timeout`` (or ``timeout``),
+    counted from the same moment, then SIGKILL the group of each one still running."""
     running = [s for s in services if s.proc is not None]
     for service in running:
         if service.alive():
             assert service.proc is not None
             service.proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
+    start = time.monotonic()
     for service in running:
         assert service.proc is not None
+        deadline = start + (service.stop_timeout if timeout is None else timeout)
         try:
             service.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:

@@ -64,7 +64,7 @@ class Demo:
         with self._lock:
             print(f"[{time.monotonic() - self.t0:6.1f}s] {msg}", flush=True)
 
-    def wait(self, check: Callable[[], Any], what: str, timeout: float = 120) -> Any:
+    def wait(self, check: Callable[[], Any], what: str, timeout: float = 300) -> Any:
         try:
             return self.dep.wait_for(check, timeout=timeout, what=what)
         except AssertionError as exc:

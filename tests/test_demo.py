@@ -22,7 +22,8 @@ import pytest
 from tests.rig.browser import browser_available, chrome, login, screenshot, wait_for_text
 
 REPO = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.xdist_group("demo")  # one worker, file order: the browser test sees the pause
+# One worker, in file order (the browser test sees the pause); the first test also starts the demo.
+pytestmark = [pytest.mark.xdist_group("demo"), pytest.mark.timeout(900)]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")  # the rule of tests/conftest.py
 
 

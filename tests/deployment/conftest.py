@@ -61,7 +61,6 @@ def rig(postgres_template: PostgresTemplate, session_dir: Path) -> Iterator[Rig]
         wanted = [dag_id(name, dag) for name in sources for dag in PROBE_DAGS]
         deployment.wait_for(
             lambda: all((d := deployment.dag(w)) is not None and not d.is_stale for w in wanted),
-            timeout=180,
             what=f"the DAGs of every bundle file: {wanted}",
         )
         yield Rig(deployment, sources)

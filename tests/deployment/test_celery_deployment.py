@@ -50,7 +50,12 @@ from airflow_bundles_ext.watcher.demo import remove_bundle_file
 from tests.deployment.scenario import GONE, TEAMS, Rig, from_tree, wait_record
 from tests.rig.probe_dags import PROBE_DAGS, Record, dag_id, read_records, release
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.xdist_group("celery-deployment")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.postgres,
+    pytest.mark.xdist_group("celery-deployment"),
+    pytest.mark.timeout(900),  # the first test also starts the deployment and plays the story
+]
 
 
 @dataclass

@@ -54,6 +54,8 @@ from tests.rig.services import Service, stop_all
 
 ADMIN_USER = "admin"
 CORE_ROLES = ("api-server", "scheduler", "dag-processor", "triggerer")
+WAIT = 300.0
+"""Seconds a wait may take: generous (machines are shared); a wait ends as soon as it can."""
 FINISHED = ("success", "failed", "skipped", "upstream_failed", "removed")
 
 
@@ -102,6 +104,10 @@ class Deployment:
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
                 "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
                 "AIRFLOW__DAG_PROCESSOR__STALE_BUNDLE_CLEANUP_INTERVAL": "2",
+                # A new bundle version's files have a new mtime, so they are parsed at once
+                # (file_parsing_sort_mode = modified_time); re-parsing unchanged files every 2 s
+                # (the rig default) would keep 2 shared cores busy.
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
                 "AIRFLOW__BUNDLES_EXT__REMOVED_BUNDLE_GRACE_PERIOD": str(self.grace_period),
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.airflow_env.home / "logs"),
                 **activation_env(self.conf_dir, state_path=self.state_dir),
@@ -151,7 +157,7 @@ class Deployment:
         self.services[role] = service
         return service.start()
 
-    def start(self, workers: tuple[str, ...] = ("worker-a", "worker-b"), timeout: float = 180) -> Deployment:
+    def start(self, workers: tuple[str, ...] = ("worker-a", "worker-b"), timeout: float = WAIT) -> Deployment:
         """Start every process at once, then wait until the API reports all healthy and workers answer."""
         for role in (*CORE_ROLES, *workers):
             self._start_service(role)
@@ -161,7 +167,7 @@ class Deployment:
         self.wait_for_workers(workers, timeout=timeout)
         return self
 
-    def add_worker(self, name: str, timeout: float = 120) -> Service:
+    def add_worker(self, name: str, timeout: float = WAIT) -> Service:
         """Start another worker "pod" (empty storage) and wait until it answers."""
         service = self._start_service(name)
         self.wait_for_workers((name,), timeout=timeout)
@@ -171,7 +177,7 @@ class Deployment:
     def workers(self) -> list[str]:
         return [role for role in self.services if role.startswith("worker-")]
 
-    def wait_for_workers(self, workers: tuple[str, ...], timeout: float = 120) -> None:
+    def wait_for_workers(self, workers: tuple[str, ...], timeout: float = WAIT) -> None:
         if not workers:
             return
         assert self.control is not None, "workers need a broker"
@@ -197,7 +203,7 @@ class Deployment:
         chosen = roles or tuple(self.services)
         return "\n".join(self.services[r].log_tail(chars) for r in chosen if r in self.services)
 
-    def wait_for(self, check: Any, *, timeout: float = 120, what: str = "condition") -> Any:
+    def wait_for(self, check: Any, *, timeout: float = WAIT, what: str = "condition") -> Any:
         """``wait_for`` that fails at once when a process died, with every process's log tail."""
 
         def guarded() -> Any:
@@ -275,7 +281,7 @@ class Deployment:
         return rows[0] if rows else None
 
     def wait_ti(
-        self, dag_id: str, run_id: str, task_id: str, states: tuple[str, ...], timeout: float = 120
+        self, dag_id: str, run_id: str, task_id: str, states: tuple[str, ...], timeout: float = WAIT
     ) -> str:
         def check() -> str | None:
             state = self.ti_state(dag_id, run_id, task_id)
@@ -287,7 +293,7 @@ class Deployment:
 
         return self.wait_for(check, timeout=timeout, what=f"{dag_id}/{run_id}/{task_id} in {states}")
 
-    def wait_run(self, dag_id: str, run_id: str, state: str, timeout: float = 120) -> Any:
+    def wait_run(self, dag_id: str, run_id: str, state: str, timeout: float = WAIT) -> Any:
         def check() -> Any:
             run = self.run(dag_id, run_id)
             if run is not None and run.state in ("success", "failed") and run.state != state:

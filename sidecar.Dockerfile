@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 #
-# airflow-bundle-sync: the config sync sidecar image. Python slim + boto3, no Airflow.
+# airflow-bundle-sync: the config sync sidecar image. Python slim + boto3 (+ pydantic for the
+# tenancy policy file), no Airflow.
 # Build from the repository root:
 #
 #   docker build -f sidecar.Dockerfile -t airflow-bundle-sync:0.1.0 .
@@ -23,7 +24,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY --from=build /wheels /wheels
 COPY constraints/py311.txt /tmp/constraints.txt
-# Only the [sidecar] extra (boto3 and its dependencies), pinned by the project's constraints.
+# Only the [sidecar] extra (boto3, pydantic and their dependencies), pinned by the constraints.
 RUN pip install --constraint /tmp/constraints.txt "$(ls /wheels/airflow_bundles_ext-*.whl)[sidecar]" \
     && rm -rf /wheels /tmp/constraints.txt \
     && useradd --uid 50000 --gid 0 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin sync

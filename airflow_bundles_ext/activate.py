@@ -15,7 +15,8 @@ no Airflow module. It installs an import hook that patches
   the scheduler also reclaims the storage of removed bundles)
 
 right after Airflow imports them, or at once if they are already imported. When the watched
-directory is not configured nothing is installed and nothing changes.
+directory is not configured only the DAG processor is patched, and only for the bundle status
+writer (``[bundles_ext] status_writer``, on by default); with both off nothing is installed.
 
 It never makes a process fail to start: when the running Airflow is unsupported, the error
 is logged and every later attempt to resolve bundles (``DagBundlesManager()``, which the
@@ -40,6 +41,15 @@ TARGETS = {
     "airflow.dag_processing.bundles.base": "airflow_bundles_ext.integration.cleanup",
 }
 
+STATUS_ONLY_TARGETS = ("airflow.dag_processing.manager",)
+"""[bundles-ext status] With the watcher off but ``[bundles_ext] status_writer`` on, only the DAG
+processor is patched (it writes bundle status); a failure then disables the status writer
+only, with an error in the log, and never stops the processor (no guard)."""
+
+_active: dict[str, str] = TARGETS
+"""The targets this process patches (:func:`install` narrows it in status-writer-only mode)."""
+_status_only = False
+
 GUARDED = {  # the class that refuses to construct when even the patcher does not import
     "airflow.dag_processing.bundles.manager": "DagBundlesManager",
     "airflow.dag_processing.manager": "DagFileProcessorManager",
@@ -59,6 +69,9 @@ def patch_module(module: ModuleType) -> None:
     try:
         patcher.install(module)
     except Exception as exc:
+        if _status_only:  # [bundles-ext status] status writer only: no guard
+            log.error("airflow-bundles-ext: bundle status writer disabled: %s", exc)
+            return
         log.error("airflow-bundles-ext: bundle-config watcher disabled: %s", exc)
         patcher.install_guard(module, exc)
 
@@ -100,6 +113,9 @@ class PatchingFinder(importlib.abc.MetaPathFinder):
     ) -> importlib.machinery.ModuleSpec | None:
         if fullname not in TARGETS:
             return None
+        _upgrade_if_watcher_configured()  # [bundles-ext status]
+        if fullname not in _active:
+            return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
                 continue
@@ -111,15 +127,34 @@ class PatchingFinder(importlib.abc.MetaPathFinder):
         return None
 
 
-def install() -> bool:
-    """Install the import hook (once) and patch target modules already imported."""
+def _upgrade_if_watcher_configured() -> None:
+    """[bundles-ext status] Status-only mode was chosen at process start (the policy entry point),
+    but ``airflow_local_settings.py`` may switch the watcher on afterwards (its documented
+    one-line activation sets the option, then imports this already-imported module): patch
+    both targets from then on."""
+    global _active, _status_only
     from airflow_bundles_ext.watcher.options import is_configured
 
-    if not is_configured():
+    if _status_only and is_configured():
+        _active, _status_only = TARGETS, False
+
+
+def install() -> bool:
+    """Install the import hook (once) and patch target modules already imported."""
+    global _active, _status_only
+    from airflow_bundles_ext.status.options import writer_enabled
+    from airflow_bundles_ext.watcher.options import is_configured
+
+    if is_configured():
+        _active = TARGETS
+    elif writer_enabled():  # [bundles-ext status]
+        _active = {name: TARGETS[name] for name in STATUS_ONLY_TARGETS}
+        _status_only = True
+    else:
         return False
     if not any(isinstance(f, PatchingFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, PatchingFinder())
-    for name in TARGETS:
+    for name in _active:
         module = sys.modules.get(name)
         if module is not None and getattr(module, "__spec__", None) is not None:
             patch_module(module)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 def _activate() -> None:
     try:
+        from airflow_bundles_ext.status.options import writer_enabled
         from airflow_bundles_ext.watcher.options import is_configured
 
-        if is_configured():
+        if is_configured() or writer_enabled():  # [bundles-ext status] the status writer too
             import airflow_bundles_ext.activate  # noqa: F401
     except Exception as exc:  # never stop a process from starting
         import logging

@@ -27,7 +27,7 @@ import contextlib
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from airflow_bundles_ext.core.paths import check_segment
@@ -66,12 +66,13 @@ class VersionStore:
         return version if self.version_dir(version).is_dir() else None
 
     @contextlib.contextmanager
-    def stage(self, version: str) -> Iterator[Path]:
+    def stage(self, version: str, check: Callable[[Path], None] | None = None) -> Iterator[Path]:
         """Yield an empty staging directory; on a clean exit it becomes ``versions/<version>``.
 
-        If the body raises, the staging directory is removed and the error propagates.
-        If ``versions/<version>`` appeared meanwhile (content-addressed versions are
-        identical), the staged copy is discarded.
+        ``check`` (the pre-publish check, :func:`airflow_bundles_ext.tree_check.check_tree`) runs
+        on the complete tree first. If the body or the check raises, the staging directory is
+        removed and the error propagates. If ``versions/<version>`` appeared meanwhile
+        (content-addressed versions are identical), the staged copy is discarded.
         """
         final = self.version_dir(version)
         self.staging_root.mkdir(parents=True, exist_ok=True)
@@ -79,6 +80,8 @@ class VersionStore:
         staging.mkdir()
         try:
             yield staging
+            if check is not None:
+                check(staging)
             self.versions_dir.mkdir(parents=True, exist_ok=True)
             if final.exists():
                 shutil.rmtree(staging, ignore_errors=True)

@@ -25,6 +25,9 @@ os.environ.update(
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(_SESSION_DIR / "bundles"),
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": "[]",
+        # The pytest process is no DAG processor: no status writer patching here, even in tests
+        # that switch the watcher on in this process (subprocesses get their own env).
+        "AIRFLOW__BUNDLES_EXT__STATUS_WRITER": "False",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.rig.browser import browser_available, chrome, login, screenshot, wait_for_text
+from tests.rig.browser import available, chrome, login, screenshot, wait_for_text
 
 REPO = Path(__file__).resolve().parents[1]
 # One worker, in file order (the browser test sees the pause); the first test also starts the demo.
@@ -118,14 +118,14 @@ def demo() -> Iterator[DemoProcess]:
 @pytest.mark.e2e
 @pytest.mark.browser
 def test_demo_ui_lists_the_file_defined_bundles_dags_and_shows_their_bundle_version(demo, tmp_path):
-    if not browser_available():
+    if not available():
         message = "chromium and chromedriver (/usr/bin/chromium, /usr/bin/chromedriver) are not installed"
         if IN_CI:
             pytest.fail(f"{message}; scripts/setup installs them (required in CI)")
         pytest.skip(message)
     base_url, user, password = demo.ui()
     latest = dict(re.findall(r"(team-\w+): DAG version 2 at bundle version (\w+)", demo.output))
-    with chrome(log_path=tmp_path / "chromedriver.log") as driver:
+    with chrome() as driver:
         try:
             login(driver, base_url, user, password)
             driver.get(f"{base_url}/dags")

@@ -1,10 +1,8 @@
-"""Helpers shared by this package's bundle classes (Airflow public API only).
+"""Helpers shared by this package's bundle classes.
 
 - :func:`make_bundle_version`: what ``get_current_version()`` returns on Airflow 3.2 and 3.3.
 - Version holds against Airflow's stale-version cleanup (:func:`mark_version_in_use`,
-  :func:`version_held`, :class:`VersionHolds`, :func:`ensure_pinned_version`).
-- One failure handling for both bundles: :func:`counting_failures` (metric + log, re-raise) and
-  :func:`initialize_or_serve_published` (a restart while the source is down keeps serving).
+  :func:`version_held`, :class:`VersionHolds`).
 """
 
 from __future__ import annotations
@@ -12,13 +10,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
-from airflow_bundles_ext.errors import BundlesExtError
-
 if TYPE_CHECKING:
-    from airflow_bundles_ext.publish import VersionStore
+    pass
 
 _LOCK_TRIES = 5  # a cleanup removing the file between our open and our lock, this many times in a row
 
@@ -98,20 +94,6 @@ def version_held(bundle_name: str, version: str) -> Iterator[None]:
             handle.close()
 
 
-def ensure_pinned_version(
-    bundle_name: str, version: str, store: VersionStore, build: Callable[[str], None]
-) -> None:
-    """Make sure ``versions/<version>`` exists for a pinned (worker) instance, building it if not.
-
-    The version is held while its tree is looked for and built, so a tree found on disk is not
-    one that a stale cleanup is deleting, then marked in use for the task that asked for it.
-    """
-    with version_held(bundle_name, version):
-        if not store.has(version):
-            build(version)
-    mark_version_in_use(bundle_name, version)
-
-
 class VersionHolds:
     """The versions a processor-side bundle holds against stale cleanup, whatever its settings.
 
@@ -152,35 +134,3 @@ def _still_at_path(handle: IO[str], bundle_name: str, version: str) -> bool:
         return os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
     except OSError:
         return False
-
-
-@contextlib.contextmanager
-def counting_failures(metrics: Any, log: Any, on_failure: Callable[[], None] | None = None) -> Iterator[None]:
-    """Count (``refresh_failures``) and log a failed refresh, then let the error propagate."""
-    try:
-        yield
-    except Exception as exc:
-        metrics.incr("refresh_failures")
-        log.warning("refresh failed", error=str(exc), error_type=type(exc).__name__)
-        if on_failure is not None:
-            on_failure()
-        raise
-
-
-def initialize_or_serve_published(
-    refresh: Callable[[], None], published: Callable[[], str | None], log: Any
-) -> None:
-    """Run the first refresh; if it fails and a version is published, keep serving that one.
-
-    A processor restarted while the source is down (S3 outage, unreachable git remote, expired
-    credential) then parses the published tree instead of leaving the bundle uninitialized and
-    retrying (and blocking the processor loop) every ``bundle_refresh_check_interval``. The
-    error was logged and counted by the refresh; the next refresh retries.
-    """
-    try:
-        refresh()
-    except (BundlesExtError, OSError) as exc:
-        version = published()
-        if version is None:
-            raise
-        log.warning("initial refresh failed, serving published version", version=version, error=str(exc))

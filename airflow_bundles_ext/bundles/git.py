@@ -1,52 +1,44 @@
 """``GitDagBundle``: a git DAG bundle that fetches only what the DAGs need and publishes atomically.
 
+Built on :class:`~airflow_bundles_ext.bundles.base.VersionedTreeBundle`, which owns locking,
+holds, publishing and the Airflow contract. This module is the source:
+
+- **resolve the latest version**: one ``ls-remote`` for the tracked ref; if its commit is new,
+  fetch that commit with ``--depth=1 --filter=blob:none`` (commits and trees, no blobs);
+- **build**: make sure the commit is in the store (a worker fetches it by SHA), then check out
+  its sparse files (``subdir`` + ``sparse_dirs``) into the staging dir, blobs fetched in one batch.
+
 Layout under ``<storage root>/<bundle name>``::
 
     store.git/            bare, partial (blob:none), shallow object store; origin = URL without secrets
-    versions/<sha>/       one plain tree per commit (sparse: subdir + sparse_dirs), never modified
-    current -> versions/<sha>    what the DAG processor parses (``path``), flipped by one rename
+    versions/<sha>/       one plain tree per commit, never modified, no ``.git``
+    current -> versions/<sha>    what the DAG processor parses (``path``)
     modules/<name>.git    object stores of submodules, when ``submodules=True``
-
-The refresh is a straight line: resolve the tracked ref with one ``ls-remote`` → same commit as
-published? done → fetch that commit (depth 1, no blobs) → check out its sparse files into a
-staging dir (blobs fetched in one batch) → rename into ``versions/<sha>`` → flip ``current``.
-A SIGKILL anywhere leaves ``current`` on a complete tree; the next refresh sweeps the debris
-(see ``publish.py`` and ``git_store.py``). Version trees hold no ``.git``: they are plain files,
-so Airflow's stale-version cleanup can delete them with ``rmtree`` and nothing is left to prune.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import structlog
-from airflow.dag_processing.bundles.base import BaseDagBundle
-
-from airflow_bundles_ext.bundles._common import (
-    VersionHolds,
-    counting_failures,
-    ensure_pinned_version,
-    initialize_or_serve_published,
-    make_bundle_version,
-)
+from airflow_bundles_ext.bundles.base import Target, VersionedTreeBundle
 from airflow_bundles_ext.bundles.git_auth import GitAuth
-from airflow_bundles_ext.bundles.git_io import DEFAULT_TIMEOUT, GitCommandError, GitRunner
+from airflow_bundles_ext.bundles.git_io import DEFAULT_TIMEOUT, GitRunner
 from airflow_bundles_ext.bundles.git_store import GitStore
 from airflow_bundles_ext.bundles.git_submodules import checkout_submodules
 from airflow_bundles_ext.core import git_urls, refs
-from airflow_bundles_ext.core.paths import check_segment, safe_relative_path
+from airflow_bundles_ext.core.paths import safe_relative_path
 from airflow_bundles_ext.errors import (
     BundleConfigError,
-    BundlesExtError,
+    GitCommandError,
     GitSourceError,
+    RefNotFoundError,
     VersionUnavailableError,
 )
-from airflow_bundles_ext.metrics import BundleMetrics
-from airflow_bundles_ext.publish import VersionStore
+from airflow_bundles_ext.tree_check import TreeLimits
 
 STORE_DIR = "store.git"
 MODULES_DIR = "modules"
@@ -54,7 +46,7 @@ _GC_EVERY = 20  # fetches between ``git gc --auto`` checks
 _RENEW_BEFORE = timedelta(minutes=5)  # re-resolve a minted token (GitHub App) this long before it expires
 
 
-class GitDagBundle(BaseDagBundle):
+class GitDagBundle(VersionedTreeBundle):
     """A git repository as a DAG bundle; accepts upstream ``GitDagBundle``'s kwargs.
 
     :param tracking_ref: branch, tag, full commit SHA, or tag pattern such as ``v*`` (newest by
@@ -68,9 +60,15 @@ class GitDagBundle(BaseDagBundle):
     :param sparse_dirs: more directories to check out (for example shared code the DAGs import).
     :param prune_dotgit_folder: accepted for drop-in compatibility; version trees never hold ``.git``.
     :param git_timeout: seconds after which any single git command is killed.
+    :param git_low_speed_time: seconds after which a transfer below 1 KB/s is aborted (HTTP), and
+        ssh drops a server that stops answering; ``None``: git's defaults.
+    :param max_files: / :param max_bytes: caps on the files and bytes of one checked-out version.
+    :param restricted: the rules for bundle files (set by the tenancy policy, not by the file): a
+        connection's credentials only go to the host it names, never over plain http; no
+        local or ``file://`` remote; symlinks that leave the tree are refused.
     """
 
-    supports_versioning = True
+    component = "git"
 
     def __init__(
         self,
@@ -83,11 +81,14 @@ class GitDagBundle(BaseDagBundle):
         sparse_dirs: list[str] | None = None,
         prune_dotgit_folder: bool = True,
         git_timeout: float = DEFAULT_TIMEOUT,
+        git_low_speed_time: float | None = None,
+        max_files: int | None = None,
+        max_bytes: int | None = None,
+        restricted: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         source = f"bundle {self.name!r}"
-        check_segment(self.name, what="bundle name")
         self.tracking_ref = tracking_ref
         self.ref = refs.parse_tracking_ref(tracking_ref, source=source)
         self.repo_url = repo_url
@@ -98,218 +99,146 @@ class GitDagBundle(BaseDagBundle):
         self.git_conn_id = git_conn_id
         self.submodules = bool(submodules)
         self.prune_dotgit_folder = prune_dotgit_folder
-        if not git_timeout or git_timeout <= 0:
-            raise BundleConfigError(source, "must be a positive number of seconds", key="git_timeout")
-        self.git_timeout = float(git_timeout)
-        self._store_versions = VersionStore(self.base_dir, self.versions_dir)
-        self._metrics = BundleMetrics("git", self.name)
-        self._log = structlog.get_logger(__name__).bind(bundle_name=self.name, tracking_ref=tracking_ref)
+        self.git_timeout = _positive(git_timeout, source, "git_timeout") or DEFAULT_TIMEOUT
+        self.git_low_speed_time = _positive(git_low_speed_time, source, "git_low_speed_time")
+        self.restricted = bool(restricted)
+        self.limits = TreeLimits(
+            max_files=_positive_int(max_files, source, "max_files"),
+            max_bytes=_positive_int(max_bytes, source, "max_bytes"),
+            external_symlinks=not self.restricted,
+        )
+        self.log = self.log.bind(tracking_ref=tracking_ref)
         self._auth: tuple[str, GitAuth] | None = None
         self._view_repo_url: tuple[str | None] | None = None  # read from the connection once
-        self._fetch_count = 0
-        self._holds = VersionHolds(self.name)
+        self._fetches = 0
 
     def __repr__(self) -> str:
         ref, version = self.tracking_ref, self.version
         return f"<GitDagBundle(name={self.name!r}, tracking_ref={ref!r}, version={version!r})>"
 
-    # --- Airflow interface ---------------------------------------------------------------------
+    def parse_version(self, version: str) -> str:
+        sha = version.lower()
+        if not refs.is_full_sha(sha):
+            raise VersionUnavailableError(
+                f"git version unavailable: bundle {self.name!r} version {version!r}: "
+                "a version of this bundle is a full commit SHA; use the version recorded by Airflow"
+            )
+        return sha
 
-    @property
-    def path(self) -> Path:
-        root = self.versions_dir / self.version if self.version else self.base_dir / "current"
-        return root / self.subdir if self.subdir else root
+    def preflight(self) -> None:
+        """Checks that need the connection, run when the DAG processor reads a bundle file.
 
-    def get_current_version(self) -> Any:
-        version = self.version or self._store_versions.published_version()
-        return make_bundle_version(version) if version else None
+        A restricted bundle whose repo_url is not on its connection's host is refused here, so
+        its file is reported invalid instead of failing every refresh.
+        """
+        if self.restricted:
+            self.refresh_failed()
+            self._credentials()
 
     def view_url_template(self) -> str | None:
         if self._view_url_template:
             return self._view_url_template
         return git_urls.view_url_template(self._repo_url_for_view(), self.subdir)
 
-    def initialize(self) -> None:
-        if self.version:
-            self._initialize_pinned(self._pinned_sha())
-        else:
-            initialize_or_serve_published(self.refresh, self._store_versions.published_version, self._log)
-        super().initialize()
+    # --- the source -------------------------------------------------------------------------------
 
-    def refresh(self) -> None:
-        if self.version:
-            raise BundlesExtError(
-                f"cannot refresh bundle {self.name!r}: it is pinned to version {self.version}; "
-                "only the unpinned bundle follows tracking_ref"
-            )
-        with (
-            self._metrics.timer("refresh_duration"),
-            counting_failures(self._metrics, self._log, on_failure=self._forget_credentials),
-            self.lock(),
-        ):
-            fetched = self._retrying_auth(self._sync)
-        self._metrics.incr("fetches" if fetched else "noop_refreshes")
+    def resolve_latest(self) -> Target:
+        git = self._git()
+        resolved = self._ls_remote(git)
+        if resolved.sha == self.store.published_version() or self.store.has(resolved.sha):
+            return Target(resolved.sha)
+        git = self._git()  # credentials may have been read again by _ls_remote
+        sha = git.fetch_tracked(resolved)
+        self._fetches += 1
+        self.metrics.incr("fetches")
+        self.log.info("fetched", version=sha, ref=resolved.refname)
+        return Target(sha)
 
-    # --- steps ---------------------------------------------------------------------------------
+    def resolve_pinned(self, version: str) -> Target:
+        return Target(version)
 
-    def _retrying_auth(self, sync: Callable[[], bool]) -> bool:
-        """Run ``sync``; if the remote refuses credentials read earlier, read them again and retry once.
+    def build(self, target: Target, staging: Path) -> None:
+        git = self._git()
+        try:
+            git.repairing(lambda: self._checkout(git, target.version, staging))
+        finally:
+            with contextlib.suppress(GitSourceError):
+                git.drop_wide_refs()
 
-        Credentials are cached between refreshes; a rotated token or an expired GitHub App
-        token then fails once here instead of failing the refresh.
-        """
+    def published(self, target: Target, built: bool) -> None:
+        if built and self._fetches % _GC_EVERY == 1:
+            self._git().gc()
+
+    def refresh_failed(self) -> None:
+        """Read the connection again next time: the credential may have rotated or expired."""
+        self._auth = None
+
+    # --- steps ------------------------------------------------------------------------------------
+
+    def _ls_remote(self, git: GitStore) -> refs.Resolved:
+        """Resolve the tracked ref with one ``ls-remote``; credentials read earlier and refused by the
+        remote (a rotated token, an expired GitHub App token) are read again and tried once more."""
         cached = self._auth is not None
         try:
-            return sync()
+            return self._resolve_with(git)
         except GitCommandError as exc:
             if exc.reason != "auth" or not cached:
                 raise
-            self._log.info("credentials refused, reading the git connection again", error=str(exc))
-            self._forget_credentials()
-            return sync()
+            self.log.info("credentials refused, reading the git connection again", error=str(exc))
+            self.refresh_failed()
+            return self._resolve_with(self._git())
 
-    def _sync(self) -> bool:
-        """Resolve, compare, fetch, build, publish. Returns whether anything was fetched."""
-        self._store_versions.sweep()
-        with self._open_store() as store:
-            return self._sync_with(store)
-
-    def _sync_with(self, store: GitStore) -> bool:
-        resolved = self._resolve(store)
-        published = self._store_versions.published_version()
-        # Held before looking for its tree: a stale cleanup may be deleting an old tree we go back to.
-        self._holds.hold(resolved.sha)
-        try:
-            if resolved.sha == published:
-                return False
-            sha = resolved.sha
-            fetched = not self._store_versions.has(sha)
-            if fetched:
-                sha = self._with_store_repair(store, lambda s: self._fetch_tracked(s, resolved))
-            self._store_versions.publish(sha)
-        finally:
-            self._holds.keep_only(self._store_versions.published_version())
-        self._log.info("published", version=sha, previous=published, ref=resolved.refname)
-        if fetched:
-            self._maybe_gc(store)
-        return fetched
-
-    def _resolve(self, store: GitStore) -> refs.Resolved:
+    def _resolve_with(self, git: GitStore) -> refs.Resolved:
         if self.ref.kind == "sha":
             return refs.Resolved(self.ref.value, None)
-        listing = store.ls_remote(refs.ls_remote_patterns(self.ref), ref=self.tracking_ref)
+        listing = git.ls_remote(refs.ls_remote_patterns(self.ref), ref=self.tracking_ref)
         try:
             return refs.resolve(self.ref, refs.parse_ls_remote(listing))
-        except refs.RefNotFoundError as exc:
-            raise refs.RefNotFoundError(f"{exc} (remote {git_urls.redact_url(store.runner.url)})") from exc
+        except RefNotFoundError as exc:
+            raise RefNotFoundError(f"{exc} (remote {git_urls.redact_url(git.runner.url)})") from exc
 
-    def _fetch_tracked(self, store: GitStore, resolved: refs.Resolved) -> str:
-        store.ensure(store.runner.url)
-        if resolved.refname:
-            sha = store.fetch_ref(resolved.refname)
-        else:
-            store.fetch_sha(resolved.sha, keep=True)
-            sha = resolved.sha
-        self._holds.hold(sha)  # the branch may have moved since ls-remote
-        if not self._store_versions.has(sha):
-            self._build(store, sha)
-        return sha
+    def _checkout(self, git: GitStore, sha: str, staging: Path) -> None:
+        git.ensure_commit(sha)
+        roots = ([self.subdir] if self.subdir else []) + self.sparse_dirs or None
+        if self.limits.max_files is not None:  # before any blob is fetched: trees are in the store
+            self.limits.check_counts(git.count_files(sha, roots), None, f"bundle {self.name!r} commit {sha}")
+        git.checkout(sha, staging, refs.sparse_patterns(self.subdir, self.sparse_dirs))
+        if self.submodules:
+            checkout_submodules(git, sha, staging, roots, self.base_dir / MODULES_DIR)
 
-    def _initialize_pinned(self, sha: str) -> None:
-        ensure_pinned_version(self.name, sha, self._store_versions, self._build_pinned)
+    # --- plumbing ---------------------------------------------------------------------------------
 
-    def _build_pinned(self, sha: str) -> None:
-        with self.lock():
-            if self._store_versions.has(sha):
-                return
-            self._store_versions.sweep()
-            with self._open_store() as store:
-                self._with_store_repair(store, lambda s: self._fetch_pinned(s, sha))
-            self._log.info("version built", version=sha)
-
-    def _fetch_pinned(self, store: GitStore, sha: str) -> str:
-        store.ensure(store.runner.url)
-        if not store.has_commit(sha):
-            try:
-                store.fetch_sha(sha, keep=False)
-            except GitCommandError as refused:
-                if refused.reason != "refused":
-                    raise
-                self._log.warning(
-                    "fetch by SHA refused, fetching all branches and tags", version=sha, error=str(refused)
-                )
-                store.fetch_wide(ref=sha)
-                if not store.has_commit(sha):
-                    raise VersionUnavailableError(
-                        f"git version unavailable: {git_urls.redact_url(store.runner.url)} commit {sha}: "
-                        "no branch or tag of the remote contains it; it was force-pushed away or never pushed"
-                    ) from refused
-        try:
-            self._build(store, sha)
-        finally:
-            with contextlib.suppress(GitSourceError):
-                store.drop_wide_refs()
-        return sha
-
-    def _build(self, store: GitStore, sha: str) -> None:
-        patterns = refs.sparse_patterns(self.subdir, self.sparse_dirs)
-        with self._store_versions.stage(sha) as staging:
-            store.checkout(sha, staging, patterns)
-            if self.submodules:
-                checkout_submodules(store, sha, staging, self._sparse_roots(), self.base_dir / MODULES_DIR)
-
-    def _with_store_repair(self, store: GitStore, step: Any) -> str:
-        """Run ``step(store)``; if it fails on a damaged store, rebuild the store and retry once.
-
-        Only a failure that does not point at the remote (reason ``failed``: a bad object, a
-        broken shallow file, a store killed mid-write) discards the store; it is only a cache, so
-        that is always safe. Timeouts, network, auth and refusal errors are raised as they are:
-        rebuilding would only repeat them (holding the bundle lock) and refetch what we had.
-        """
-        try:
-            return str(step(store))
-        except GitCommandError as first:
-            if first.reason != "failed":
-                raise
-            self._log.warning("git step failed, rebuilding the object store and retrying", error=str(first))
-            store.discard()
-            return str(step(store))
-
-    def _sparse_roots(self) -> list[str] | None:
-        roots = ([self.subdir] if self.subdir else []) + self.sparse_dirs
-        return roots or None
-
-    # --- plumbing ------------------------------------------------------------------------------
-
-    def _pinned_sha(self) -> str:
-        version = (self.version or "").lower()
-        if not refs.is_full_sha(version):
-            raise VersionUnavailableError(
-                f"git version unavailable: bundle {self.name!r} version {self.version!r}: "
-                "a version of this bundle is a full commit SHA; use the version recorded by Airflow"
-            )
-        return version
-
-    @contextlib.contextmanager
-    def _open_store(self) -> Iterator[GitStore]:
-        """The object store, with credentials in the git environment for the duration (lazy lookup)."""
+    def _git(self) -> GitStore:
+        """The object store, with this bundle's credentials and transfer limits in git's environment."""
         url, auth = self._credentials()
-        with auth.env(url) as env:
-            runner = GitRunner(None, url, env=env, secrets=auth.secrets(), timeout=self.git_timeout)
-            yield GitStore.at(self.base_dir / STORE_DIR, runner)
+        env = {**auth.env(url), **self._transfer_limits()}
+        runner = GitRunner(None, url, env=env, secrets=auth.secrets(), timeout=self.git_timeout)
+        return GitStore.at(self.base_dir / STORE_DIR, runner)
+
+    def _transfer_limits(self) -> dict[str, str]:
+        if self.git_low_speed_time is None:
+            return {}
+        return {
+            "GIT_HTTP_LOW_SPEED_LIMIT": "1000",
+            "GIT_HTTP_LOW_SPEED_TIME": str(int(self.git_low_speed_time)),
+        }
 
     def _credentials(self) -> tuple[str, GitAuth]:
         if self._auth is not None and _expiring(self._auth[1].expires_at):
-            self._forget_credentials()
+            self.refresh_failed()
         if self._auth is None:
             from airflow_bundles_ext.bundles.git_auth import resolve_auth
 
-            self._auth = resolve_auth(self.repo_url, self.git_conn_id, self._log)
+            where = f"bundle {self.name!r}"
+            url, auth = resolve_auth(
+                self.repo_url, self.git_conn_id, self.log, restricted=self.restricted, where=where
+            )
+            if self.git_low_speed_time is not None:
+                auth = dataclasses.replace(
+                    auth, server_alive_interval=max(1, int(self.git_low_speed_time / 3))
+                )
+            self._auth = (url, auth)
         return self._auth
-
-    def _forget_credentials(self) -> None:
-        """Read the connection again next time: the credential may have rotated or expired."""
-        self._auth = None
 
     def _repo_url_for_view(self) -> str | None:
         if self.repo_url:
@@ -322,10 +251,21 @@ class GitDagBundle(BaseDagBundle):
             self._view_repo_url = (connection_repo_url(self.git_conn_id),)
         return self._view_repo_url[0]
 
-    def _maybe_gc(self, store: GitStore) -> None:
-        self._fetch_count += 1
-        if self._fetch_count % _GC_EVERY == 1:
-            store.gc()
+
+def _positive(value: Any, source: str, key: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise BundleConfigError(source, "must be a positive number of seconds", key=key)
+    return float(value)
+
+
+def _positive_int(value: Any, source: str, key: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise BundleConfigError(source, "must be a positive whole number", key=key)
+    return value
 
 
 def _expiring(expires_at: datetime | None) -> bool:

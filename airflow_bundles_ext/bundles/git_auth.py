@@ -24,13 +24,13 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from airflow_bundles_ext.core.git_urls import redact_url, split_userinfo
+from airflow_bundles_ext.core.git_urls import connection_host, parse_remote, redact_url, split_userinfo
+from airflow_bundles_ext.core.tenancy import tenant_url_problem
 from airflow_bundles_ext.errors import BundleConfigError, GitSourceError
 
 DEFAULT_CONN_ID = "git_default"
@@ -72,12 +72,12 @@ class GitAuth:
     host_proxy_cmd: str | None = None
     ssh_port: int | None = None
     expires_at: datetime | None = None  # of a minted token (GitHub App): re-resolve before it
+    server_alive_interval: int | None = None  # ssh drops a silent server after 3 missed answers
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self.password, self.private_key, self.passphrase) if s)
 
-    @contextlib.contextmanager
-    def env(self, url: str) -> Iterator[dict[str, str]]:
+    def env(self, url: str) -> dict[str, str]:
         """Environment for git commands against ``url``. No secret is written to any file."""
         env: dict[str, str] = {}
         if self.password and url.startswith(("https://", "http://")):
@@ -94,7 +94,7 @@ class GitAuth:
             ssh = f"ssh-agent sh -c {shlex.quote(script)} abx-ssh"
         env["GIT_SSH_COMMAND"] = ssh
         env["GIT_SSH_VARIANT"] = "ssh"  # the command does not start with "ssh": tell git it is OpenSSH
-        yield env
+        return env
 
     def _ssh_command(self, key_path: str | None) -> str:
         parts = ["ssh"]
@@ -113,6 +113,13 @@ class GitAuth:
             parts += ["-o", shlex.quote(f"ProxyCommand={self.host_proxy_cmd}")]
         if self.ssh_port:
             parts += ["-p", str(int(self.ssh_port))]
+        if self.server_alive_interval:
+            parts += [
+                "-o",
+                f"ServerAliveInterval={self.server_alive_interval}",
+                "-o",
+                "ServerAliveCountMax=3",
+            ]
         return " ".join(parts)
 
 
@@ -181,13 +188,18 @@ def is_local_url(url: str) -> bool:
     return url.startswith(("file://", "/"))
 
 
-def resolve_auth(repo_url: str | None, git_conn_id: str | None, log: Any) -> tuple[str, GitAuth]:
+def resolve_auth(
+    repo_url: str | None, git_conn_id: str | None, log: Any, *, restricted: bool = False, where: str = ""
+) -> tuple[str, GitAuth]:
     """(remote URL without credentials, credentials) for a bundle.
 
     A local remote with no ``git_conn_id`` reads no connection. Otherwise the connection
     (``git_default`` when unset) is read; if it does not exist and ``repo_url`` is set, the
-    remote is used anonymously, as upstream does.
+    remote is used anonymously, as upstream does. ``restricted`` (bundle files) applies
+    :func:`restricted_auth` instead.
     """
+    if restricted:
+        return restricted_auth(repo_url, git_conn_id, where or "git bundle")
     if repo_url and is_local_url(repo_url) and not git_conn_id:
         return repo_url, GitAuth()
     conn_id = git_conn_id or DEFAULT_CONN_ID
@@ -206,7 +218,57 @@ def resolve_auth(repo_url: str | None, git_conn_id: str | None, log: Any) -> tup
         raise BundleConfigError(
             f"git connection {conn_id!r}", "has no host and repo_url is not set", key="host"
         )
-    return url, _auth_of(hook, conn_id)
+    return split_userinfo(url)[0], _auth_of(hook, conn_id)
+
+
+def restricted_auth(repo_url: str | None, git_conn_id: str | None, where: str) -> tuple[str, GitAuth]:
+    """The rules for bundles defined by files (untrusted input):
+
+    - no ``git_conn_id``: anonymous access to ``repo_url``, no connection is read at all;
+    - a connection's credentials go only to the host the connection names, never to a
+      ``repo_url`` on another host and never over plain ``http://`` or ``git://``;
+    - no local path, ``file://``, credentials or query string in the URL.
+    """
+    if git_conn_id is None:
+        if not repo_url:
+            raise BundleConfigError(where, "is required when git_conn_id is not set", key="repo_url")
+        _refuse_url(repo_url, where, with_connection=False)
+        return repo_url, GitAuth()
+    try:
+        hook = _hook(git_conn_id, None)  # the connection's own URL: what its credentials are for
+    except _NotFound:
+        raise BundleConfigError(
+            where, f"git connection {git_conn_id!r} does not exist", key="git_conn_id"
+        ) from None
+    own = hook.repo_url or ""
+    url = repo_url or own
+    if not url:
+        raise BundleConfigError(where, f"git connection {git_conn_id!r} has no host and repo_url is not set")
+    _refuse_url(url, where, with_connection=True)
+    if repo_url:
+        _check_bound(git_conn_id, own, repo_url, where)
+    return split_userinfo(url)[0], _auth_of(hook, git_conn_id)
+
+
+def _refuse_url(url: str, where: str, *, with_connection: bool) -> None:
+    problem = tenant_url_problem(url, with_connection=with_connection)
+    if problem:
+        raise BundleConfigError(where, f"{redact_url(url)} is refused: {problem}", key="repo_url")
+
+
+def _check_bound(conn_id: str, own: str, repo_url: str, where: str) -> None:
+    """``repo_url`` must name the host (and port, when both name one) of the connection."""
+    bound, remote = connection_host(own), parse_remote(repo_url)
+    same_port = not (bound.port and remote.port) or bound.port == remote.port
+    if bound.host and bound.host == remote.host and same_port:
+        return
+    raise BundleConfigError(
+        where,
+        f"the credentials of git connection {conn_id!r} are only sent to the host it names "
+        f"({bound.authority or 'none'}); {redact_url(repo_url)} is on host {remote.authority}: use a "
+        "connection for that host, or no git_conn_id for a public repository",
+        key="repo_url",
+    )
 
 
 class _NotFound(Exception):

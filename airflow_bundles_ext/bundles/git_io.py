@@ -25,68 +25,59 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from airflow_bundles_ext.core.git_urls import redact_text, redact_url
-from airflow_bundles_ext.errors import GitSourceError
+from airflow_bundles_ext.errors import GitCommandError, GitFailure
 
 DEFAULT_TIMEOUT = 300.0
 
-Reason = Literal["timeout", "transport", "auth", "refused", "failed"]
-_REASONS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
-    ("refused", ("not our ref", "unadvertised object")),
+_AUTH = "check the credentials of the git connection"
+_REACH = "check repo_url and that the remote is reachable"
+_RETRY = "the published version keeps serving; the next refresh retries"
+_REFUSED = "the server refuses fetching this commit by SHA; check that it exists on the remote"
+_CLASSES: tuple[tuple[str, GitFailure, str], ...] = (
+    ("not our ref", "refused", _REFUSED),
+    ("unadvertised object", "refused", _REFUSED),
     (
+        "host key verification failed",
         "auth",
-        (
-            "authentication failed",
-            "could not read username",
-            "could not read password",
-            "permission denied",
-            "returned error: 401",
-            "returned error: 403",
-            "host key verification failed",
-            "ssh-add refused",
-        ),
+        "add the server's key to known_hosts_file or review strict_host_key_checking",
     ),
-    (
-        "transport",
-        (
-            "could not resolve host",
-            "connection refused",
-            "connection timed out",
-            "connection reset",
-            "failed to connect",
-            "couldn't connect",
-            "unable to access",
-            "network is unreachable",
-            "no route to host",
-            "rpc failed",
-            "remote end hung up",
-            "early eof",
-            "does not appear to be a git repository",
-            "repository not found",
-            "could not read from remote repository",
-            "ssh: connect to host",
-        ),
-    ),
+    ("authentication failed", "auth", _AUTH),
+    ("could not read username", "auth", _AUTH),
+    ("could not read password", "auth", _AUTH),
+    ("permission denied", "auth", _AUTH),
+    ("returned error: 401", "auth", _AUTH),
+    ("returned error: 403", "auth", _AUTH),
+    ("ssh-add refused", "auth", _AUTH),
+    ("could not resolve host", "transport", _REACH),
+    ("connection refused", "transport", _REACH),
+    ("does not appear to be a git repository", "transport", _REACH),
+    ("repository not found", "transport", _REACH),
+    ("connection timed out", "transport", _RETRY),
+    ("connection reset", "transport", _RETRY),
+    ("failed to connect", "transport", _RETRY),
+    ("couldn't connect", "transport", _RETRY),
+    ("unable to access", "transport", _RETRY),
+    ("network is unreachable", "transport", _RETRY),
+    ("no route to host", "transport", _RETRY),
+    ("rpc failed", "transport", _RETRY),
+    ("remote end hung up", "transport", _RETRY),
+    ("early eof", "transport", _RETRY),
+    ("could not read from remote repository", "transport", _RETRY),
+    ("ssh: connect to host", "transport", _RETRY),
 )
+"""git's stderr -> (what kind of failure, what to do); the first needle found wins."""
 
 
-class GitCommandError(GitSourceError):
-    """A git command failed; ``reason`` says how (see the module docstring)."""
-
-    def __init__(self, message: str, reason: Reason) -> None:
-        super().__init__(message)
-        self.reason: Reason = reason
-
-
-def classify(stderr: str) -> Reason:
-    """What kind of failure git's ``stderr`` describes; ``failed`` when nothing points at the remote."""
+def classify(stderr: str) -> tuple[GitFailure, str]:
+    """What kind of failure git's ``stderr`` describes, and the hint; ``failed`` when nothing points
+    at the remote (for a remote that answered, that means a damaged local store)."""
     low = stderr.lower()
-    for reason, needles in _REASONS:
-        if any(n in low for n in needles):
-            return reason
-    return "failed"
+    for needle, reason, hint in _CLASSES:
+        if needle in low:
+            return reason, hint
+    return "failed", _RETRY
 
 
 @dataclass(frozen=True)
@@ -126,10 +117,11 @@ class GitRunner:
             )
         if code != 0:
             why = _last_lines(err) or f"exit status {code}"
-            raise self._error(what, ref, why, _hint(err), classify(err))
+            reason, hint = classify(err)
+            raise self._error(what, ref, why, hint, reason)
         return out
 
-    def _error(self, what: str, ref: str | None, why: str, hint: str, reason: Reason) -> GitCommandError:
+    def _error(self, what: str, ref: str | None, why: str, hint: str, reason: GitFailure) -> GitCommandError:
         where = redact_url(self.url) + (f" ref {ref}" if ref else "")
         message = f"git {what} failed: {where}: {redact_text(why, self.secrets)}; {hint}"
         return GitCommandError(redact_text(message, self.secrets), reason)
@@ -168,22 +160,3 @@ def _run_killable(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
 def _last_lines(stderr: str, n: int = 3) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip() and not line.startswith("hint:")]
     return " | ".join(lines[-n:])
-
-
-def _hint(stderr: str) -> str:
-    low = stderr.lower()
-    if (
-        "authentication failed" in low
-        or "permission denied" in low
-        or "403" in low
-        or "401" in low
-        or "ssh-add refused" in low
-    ):
-        return "check the credentials of the git connection"
-    if "could not resolve host" in low or "connection refused" in low or "does not appear to be a git" in low:
-        return "check repo_url and that the remote is reachable"
-    if "host key verification failed" in low:
-        return "add the server's key to known_hosts_file or review strict_host_key_checking"
-    if "not our ref" in low or "unadvertised object" in low:
-        return "the server refuses fetching this commit by SHA; check that it exists on the remote"
-    return "the published version keeps serving; the next refresh retries"

@@ -16,6 +16,11 @@ Crash safety, by where a SIGKILL can land:
   bundle (``discard``): it holds nothing that cannot be fetched again.
 - *Checking out*: the tree is written into a staging directory with a private index file;
   the staging directory only becomes a version when complete (``VersionStore.stage``).
+
+The store is only a cache of what the remote has, so a step that fails on a damaged store (git's
+reason ``failed``: a bad object, a broken shallow file) discards it and runs once more
+(:meth:`GitStore.repairing`). Timeouts, network, auth and refusal errors are raised as they are:
+rebuilding would only repeat them (holding the bundle lock) and refetch what we had.
 """
 
 from __future__ import annotations
@@ -24,11 +29,16 @@ import contextlib
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 from airflow_bundles_ext.bundles.git_io import GitRunner
-from airflow_bundles_ext.errors import GitSourceError
+from airflow_bundles_ext.core import git_urls, refs
+from airflow_bundles_ext.errors import GitCommandError, GitSourceError, VersionUnavailableError
+
+T = TypeVar("T")
 
 TRACKED_REF = "refs/abx/tracked"
 WIDE_PREFIX = "refs/abx/wide/"
@@ -105,6 +115,50 @@ class GitStore:
         for idx in self.path.glob("abx-index-*"):
             with contextlib.suppress(OSError):
                 idx.unlink()
+
+    def repairing(self, step: Callable[[], T]) -> T:
+        """``step()``; if it fails on a damaged store, discard the store and run it once more."""
+        try:
+            return step()
+        except GitCommandError as first:
+            if first.reason != "failed":
+                raise
+            self.discard()
+            return step()
+
+    # --- commits ------------------------------------------------------------------------------
+
+    def fetch_tracked(self, resolved: refs.Resolved) -> str:
+        """Fetch the commit a tracked ref resolved to (commits and trees, no blobs); return it.
+
+        A branch that moved since ``ls-remote`` gives its new tip: that is what is published.
+        """
+
+        def fetch() -> str:
+            self.ensure(self.runner.url)
+            if resolved.refname:
+                return self.fetch_ref(resolved.refname)
+            self.fetch_sha(resolved.sha, keep=True)
+            return resolved.sha
+
+        return self.repairing(fetch)
+
+    def ensure_commit(self, sha: str) -> None:
+        """Make ``sha`` present: by SHA, or, where the server refuses that, from its branches and tags."""
+        self.ensure(self.runner.url)
+        if self.has_commit(sha):
+            return
+        try:
+            self.fetch_sha(sha, keep=False)
+        except GitCommandError as refused:
+            if refused.reason != "refused":
+                raise
+            self.fetch_wide(ref=sha)
+            if not self.has_commit(sha):
+                raise VersionUnavailableError(
+                    f"git version unavailable: {git_urls.redact_url(self.runner.url)} commit {sha}: no "
+                    "branch or tag of the remote contains it; it was force-pushed away or never pushed"
+                ) from refused
 
     # --- remote --------------------------------------------------------------------------------
 
@@ -200,6 +254,13 @@ class GitStore:
         finally:
             with contextlib.suppress(OSError):
                 index.unlink()
+
+    def count_files(self, sha: str, under: list[str] | None) -> int:
+        """Files (blobs and links) of ``sha`` under ``under`` dirs, from the trees alone (no blob fetch)."""
+        out = self.runner.run(
+            "ls-tree", "-r", "-z", "--name-only", sha, "--", *(under or []), what="list tree", ref=sha
+        )
+        return sum(1 for name in out.split("\0") if name)
 
     def gitlinks(self, sha: str, under: list[str] | None) -> list[tuple[str, str]]:
         """(path, commit) of the submodules recorded in ``sha``, limited to ``under`` dirs."""

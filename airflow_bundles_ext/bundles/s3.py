@@ -1,43 +1,29 @@
 """S3 DAG bundle: manifest diffing, atomic publish, versions that fresh workers can rebuild.
 
-A drop-in for ``airflow.providers.amazon.aws.bundles.s3.S3DagBundle`` (same kwargs) that
+A drop-in for ``airflow.providers.amazon.aws.bundles.s3.S3DagBundle`` (same kwargs) built on
+:class:`~airflow_bundles_ext.bundles.base.VersionedTreeBundle`, which owns locking, holds,
+publishing and the Airflow contract. This module is the source:
 
-- lists the prefix into a manifest ``{path: ETag, size, VersionId}`` and downloads only what
-  changed since the published version, over one client with a bounded pool;
-- builds every version in a staging tree and publishes it by renaming a symlink, so
-  ``bundle.path`` (``<base_dir>/current``) never shows a half-deployed tree;
-- names a version by the hash of its manifest and stores the manifest in the bucket, so a
-  worker given only ``(name, version)`` rebuilds exactly that tree.
-
-Refresh, as a list of steps (all under the bundle lock)::
-
-    sweep crash debris -> the published version and its manifest (cached in memory) -> LIST
-    -> hold the listed version against stale cleanup -> same version? done
-    -> refuse key collisions and an unexpected empty listing -> built before? publish it
-    -> stage: link unchanged, GET added/changed (verified), PUT manifest -> rename -> publish
+- **resolve the latest version**: LIST the prefix into a manifest ``{path: ETag, size}``; the
+  version is the hash of the manifest (a no-change refresh is LIST only);
+- **resolve a pinned version**: GET the manifest stored for it in the bucket;
+- **build**: hard-link what the published tree already has, GET only what was added or
+  changed (in parallel, verified), store the manifest (in the bucket first, so a worker can
+  rebuild the version before anyone can use it).
 
 See docs/s3-bundle.md for configuration, IAM and limits.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import structlog
-from airflow.dag_processing.bundles.base import BaseDagBundle
-
-from airflow_bundles_ext.bundles import s3_io
-from airflow_bundles_ext.bundles._common import (
-    VersionHolds,
-    counting_failures,
-    ensure_pinned_version,
-    initialize_or_serve_published,
-    make_bundle_version,
-)
+from airflow_bundles_ext.bundles.base import Target, VersionedTreeBundle
 from airflow_bundles_ext.bundles.s3_local import LocalManifests, link_unchanged
 from airflow_bundles_ext.bundles.s3_versions import (
     DEFAULT_MANIFEST_ROOT,
@@ -48,15 +34,33 @@ from airflow_bundles_ext.bundles.s3_versions import (
     stored_manifest,
 )
 from airflow_bundles_ext.core import manifest as mf
-from airflow_bundles_ext.core.paths import check_segment
-from airflow_bundles_ext.errors import BundleConfigError, EmptySourceRefusedError
-from airflow_bundles_ext.metrics import BundleMetrics
-from airflow_bundles_ext.publish import VersionStore
+from airflow_bundles_ext.errors import (
+    BundleConfigError,
+    EmptySourceRefusedError,
+    ManifestError,
+    S3RequestError,
+    S3SourceError,
+    VersionUnavailableError,
+)
+from airflow_bundles_ext.s3_client import Fetch, S3Objects, fetch_all
+from airflow_bundles_ext.tree_check import TreeLimits
 
 __all__ = ["DEFAULT_MANIFEST_ROOT", "S3DagBundle"]
 
+_VERSION = re.compile(rf"^[0-9a-f]{{{mf.VERSION_HEX_CHARS}}}$")
 
-class S3DagBundle(BaseDagBundle):
+
+@dataclass(frozen=True)
+class _Build:
+    """What building one version needs: its manifest, and the tree it can carry files over from."""
+
+    manifest: mf.Manifest
+    base: mf.Manifest
+    base_version: str | None
+    pinned: bool  # a worker's rebuild: objects by VersionId, the manifest is already stored
+
+
+class S3DagBundle(VersionedTreeBundle):
     """DAG files under ``s3://<bucket_name>/<prefix>``, versioned by content.
 
     :param bucket_name: the bucket holding the DAG files.
@@ -70,9 +74,12 @@ class S3DagBundle(BaseDagBundle):
     :param max_attempts: total attempts per request (botocore standard retry mode), and per
         object download including re-requests of a body that broke mid-stream.
     :param connect_timeout: / :param read_timeout: seconds, per request.
+    :param max_files: / :param max_bytes: caps on the objects and bytes of one version (``None``:
+        no cap); a listing over a cap is refused before any download and the published version
+        keeps serving. Bundle files get the caps of the tenancy policy.
     """
 
-    supports_versioning = True
+    component = "s3"
 
     def __init__(
         self,
@@ -86,13 +93,12 @@ class S3DagBundle(BaseDagBundle):
         max_attempts: int = 5,
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
+        max_files: int | None = None,
+        max_bytes: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         where = f"bundle {self.name!r}"
-        check_segment(self.name, what="bundle name")  # it becomes a directory and a key prefix
-        if self.version is not None:
-            check_segment(self.version, what="bundle version")
         self.bucket_name = _require(bucket_name, where, "bucket_name")
         self.prefix = prefix or ""
         self.list_prefix = self.prefix.strip("/") + "/" if self.prefix.strip("/") else ""
@@ -109,51 +115,36 @@ class S3DagBundle(BaseDagBundle):
         self.max_attempts = _bounded(max_attempts, 1, 20, where, "max_attempts")
         self.allow_empty = bool(allow_empty)
         self.connect_timeout, self.read_timeout = float(connect_timeout), float(read_timeout)
-        self._store = VersionStore(self.base_dir, self.versions_dir)
+        self.limits = TreeLimits(
+            max_files=_optional_cap(max_files, where, "max_files"),
+            max_bytes=_optional_cap(max_bytes, where, "max_bytes"),
+        )
         self._manifests = LocalManifests(self.base_dir)
-        self._holds = VersionHolds(self.name)
         self._published_manifest: mf.Manifest | None = None  # of the published version, once read
-        self._metrics = BundleMetrics("s3", self.name)
-        self._log = structlog.get_logger(__name__).bind(bundle_name=self.name, bucket=self.bucket_name)
+        self.log = self.log.bind(bucket=self.bucket_name)
 
-    # --- Airflow's interface ------------------------------------------------------------
+    def __repr__(self) -> str:
+        where = f"s3://{self.bucket_name}/{self.list_prefix}"
+        return f"S3DagBundle(name={self.name!r}, {where}, version={self.version!r})"
 
-    @property
-    def path(self) -> Path:
-        if self.version is not None:
-            return self._store.version_dir(self.version)
-        return self._store.current_link
+    def parse_version(self, version: str) -> str:
+        if not _VERSION.match(version):
+            raise VersionUnavailableError(
+                f"S3 bundle version unavailable: bundle {self.name!r} version {version!r}: a version of "
+                f"this bundle is a {mf.VERSION_HEX_CHARS}-character content hash; use the version recorded "
+                "by Airflow"
+            )
+        return version
 
-    def get_current_version(self) -> Any:
-        version = self.version if self.version is not None else self._store.published_version()
-        if version is None:
-            return None
-        data = {
+    def manifest_key(self, version: str) -> str:
+        return f"{self.manifest_prefix}{self.parse_version(version)}.json"
+
+    def version_data(self, version: str) -> dict[str, Any] | None:
+        return {
             "bucket": self.bucket_name,
             "prefix": self.list_prefix,
             "manifest": self.manifest_key(version),
         }
-        return make_bundle_version(version, data)
-
-    def initialize(self) -> None:
-        if self.version is None:
-            initialize_or_serve_published(self.refresh, self._store.published_version, self._log)
-        else:
-            self.refresh()
-        super().initialize()
-
-    def refresh(self) -> None:
-        """Publish the bucket's current content; on a pinned instance, make sure its version exists."""
-        with (
-            self._metrics.timer("refresh_duration"),
-            counting_failures(self._metrics, self._log),
-            self.lock(),
-        ):
-            self._store.sweep()
-            if self.version is not None:
-                self._ensure_pinned(self.version)
-            else:
-                self._refresh_published()
 
     def view_url_template(self) -> str | None:
         if self._view_url_template:
@@ -163,147 +154,140 @@ class S3DagBundle(BaseDagBundle):
             f"?prefix={quote(self.list_prefix)}"
         )
 
-    def __repr__(self) -> str:
-        where = f"s3://{self.bucket_name}/{self.list_prefix}"
-        return f"S3DagBundle(name={self.name!r}, {where}, version={self.version!r})"
+    # --- the source -------------------------------------------------------------------------------
 
-    def manifest_key(self, version: str) -> str:
-        return f"{self.manifest_prefix}{check_segment(version, what='bundle version')}.json"
-
-    # --- refresh of the processor's instance ---------------------------------------------
-
-    def _refresh_published(self) -> None:
-        published = self._store.published_version()
-        previous = self._manifest_of_published(published)
+    def resolve_latest(self) -> Target:
+        published = self.store.published_version()
+        previous = self._manifest_of(published)
         listed = list_manifest(self._objects, self.list_prefix, self.manifest_prefix)
-        target = mf.carry_version_ids(previous, listed)
-        self._metrics.gauge("objects_listed", len(target))
-        # Held before looking for its tree: a stale cleanup may be deleting an old tree we revert to.
-        self._holds.hold(target.version)
-        try:
-            if target.version == published:
-                self._published_manifest = target
-            else:
-                self._check_publishable(target, published)
-                self._published_manifest = self._build(target, previous, published, pinned=False)
-                self._store.publish(target.version)
-                self._log.info("version published", version=target.version, previous=published)
-        finally:
-            self._holds.keep_only(self._store.published_version())
-        self._manifests.prune({target.version}, self.versions_dir)
+        manifest = mf.carry_version_ids(previous, listed)
+        self.metrics.gauge("objects_listed", len(manifest))
+        return Target(manifest.version, _Build(manifest, previous, published, pinned=False))
 
-    def _manifest_of_published(self, published: str | None) -> mf.Manifest:
-        cached = self._published_manifest
-        if cached is not None and cached.version == published:
-            return cached
-        return self._manifests.load(published) or mf.EMPTY
+    def resolve_pinned(self, version: str) -> Target:
+        manifest = stored_manifest(self._objects, self.manifest_key(version), version, self.list_prefix)
+        self.limits.check_counts(
+            len(manifest), manifest.total_bytes, f"bundle {self.name!r} version {version}"
+        )
+        published = self.store.published_version()
+        return Target(version, _Build(manifest, self._manifest_of(published), published, pinned=True))
 
-    def _check_publishable(self, target: mf.Manifest, published: str | None) -> None:
-        """Refuse key collisions and an emptied prefix (checked only when the version changed)."""
-        mf.check_collisions(target, f"s3://{self.bucket_name}/{self.list_prefix}")
-        if len(target) or self.allow_empty or published is None:
+    def check_publishable(self, target: Target, published: str | None) -> None:
+        """Refuse caps exceeded, key collisions and an emptied prefix (only when the version changed)."""
+        manifest: mf.Manifest = target.detail.manifest
+        where = f"s3://{self.bucket_name}/{self.list_prefix}"
+        self.limits.check_counts(len(manifest), manifest.total_bytes, where)
+        mf.check_collisions(manifest, where)
+        if len(manifest) or self.allow_empty or published is None:
             return
-        if not any(self._store.version_dir(published).iterdir()):
+        if not any(self.store.version_dir(published).iterdir()):
             return
         raise EmptySourceRefusedError(
-            f"refresh refused: s3://{self.bucket_name}/{self.list_prefix} lists no objects while "
-            f"version {published} has files: an emptied prefix or a narrowed IAM scope would remove "
-            "every DAG; fix the prefix or permissions, or set allow_empty=True to publish an empty bundle"
+            f"refresh refused: {where} lists no objects while version {published} has files: an emptied "
+            "prefix or a narrowed IAM scope would remove every DAG; fix the prefix or permissions, or set "
+            "allow_empty=True to publish an empty bundle"
         )
 
-    # --- building a version tree ----------------------------------------------------------
-
-    def _build(
-        self, target: mf.Manifest, base: mf.Manifest, base_version: str | None, *, pinned: bool
-    ) -> mf.Manifest:
-        """Stage ``target``: carry over what ``base`` has, download the rest, store its manifest.
-
-        Returns the manifest of the tree (with the VersionIds the GETs reported). The caller
-        holds ``target.version`` against stale cleanup, so a tree found on disk is complete.
-        """
-        version = target.version
-        if self._store.has(version):
-            built = self._manifests.load(version)
-            if built is not None:
-                return built  # built before (a revert, or a pinned worker on this host); trees never change
-        change = mf.diff(base, target)
-        base_dir = self._store.version_dir(base_version) if base_version else None
-        with self._store.stage(version) as staging:
-            missing = link_unchanged(base_dir, staging, change.unchanged)
-            fetched = self._download(target, sorted(missing + list(change.to_download)), staging, pinned)
-            final = mf.with_version_ids(target, {f.path: f.version_id for f in fetched})
-            data = mf.dumps(final, bucket=self.bucket_name, prefix=self.list_prefix)
-            if not pinned:  # workers rebuild from this manifest: store it before anyone can use the version
-                self._objects.put_bytes(self.manifest_key(version), data)
-            self._manifests.save(data, version)
-        self._metrics.incr("objects_deleted", len(change.removed))
-        self._log.info(
+    def build(self, target: Target, staging: Path) -> None:
+        """Carry over what the published tree has, download the rest, store the manifest."""
+        plan: _Build = target.detail
+        change = mf.diff(plan.base, plan.manifest)
+        base_dir = self.store.version_dir(plan.base_version) if plan.base_version else None
+        missing = link_unchanged(base_dir, staging, change.unchanged)
+        try:
+            got = self._download(plan, sorted(missing + list(change.to_download)), staging)
+        except S3RequestError as exc:
+            if plan.pinned:
+                raise_if_unavailable(target.version, exc)
+            raise
+        final = mf.with_version_ids(plan.manifest, got)
+        data = mf.dumps(final, bucket=self.bucket_name, prefix=self.list_prefix)
+        if not plan.pinned:  # workers rebuild from this manifest: store it before anyone can use the version
+            self._objects.put_bytes(self.manifest_key(target.version), data)
+        self._manifests.save(data, target.version)
+        self.metrics.incr("objects_deleted", len(change.removed))
+        self.log.info(
             "version built",
-            version=version,
-            downloaded=len(fetched),
+            version=target.version,
+            downloaded=len(got),
             carried=len(change.unchanged) - len(missing),
             removed=len(change.removed),
         )
-        return final
 
-    def _download(self, target: mf.Manifest, paths: list[str], staging: Path, pinned: bool) -> list[_Got]:
-        prefix = self.list_prefix
+    def published(self, target: Target, built: bool) -> None:
+        cached = self._published_manifest
+        if cached is None or cached.version != target.version:
+            self._published_manifest = self._manifest_of(target.version)
+        self._manifests.prune({target.version}, self.versions_dir)
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    def _manifest_of(self, version: str | None) -> mf.Manifest:
+        """The manifest of a local tree; empty when none is kept (then everything is downloaded)."""
+        cached = self._published_manifest
+        if version is None:
+            return mf.EMPTY
+        if cached is not None and cached.version == version:
+            return cached
+        try:
+            return self._manifests.load(version) or mf.EMPTY
+        except ManifestError as exc:
+            self.log.warning("local manifest unusable; its version is downloaded again", error=str(exc))
+            return mf.EMPTY
+
+    def _download(self, plan: _Build, paths: list[str], staging: Path) -> dict[str, str | None]:
+        """GET ``paths`` into ``staging``; returns the VersionId each GET reported, by path."""
         jobs = []
         for rel in paths:
-            entry = target.entries[rel]
-            jobs.append(
-                s3_io.Fetch(
-                    key=prefix + rel,
-                    dest=staging / rel,
-                    size=entry.size,
-                    etag=entry.etag,
-                    version_id=entry.version_id if pinned else None,
-                )
-            )
-        fetched = s3_io.fetch_all(self._objects, jobs, max_workers=self.max_workers)
-        self._metrics.incr("objects_downloaded", len(fetched))
-        self._metrics.incr("bytes_downloaded", sum(f.size for f in fetched))
-        return [_Got(path=f.key[len(prefix) :], version_id=f.version_id) for f in fetched]
-
-    # --- pinned versions (workers) ---------------------------------------------------------
-
-    def _ensure_pinned(self, version: str) -> None:
-        ensure_pinned_version(self.name, version, self._store, self._build_pinned)
-
-    def _build_pinned(self, version: str) -> None:
-        target = stored_manifest(self._objects, self.manifest_key(version), version, self.list_prefix)
-        published = self._store.published_version()
-        base = self._manifests.load(published) or mf.EMPTY
-        try:
-            self._build(target, base, published, pinned=True)
-        except s3_io.S3RequestError as exc:
-            raise_if_unavailable(version, exc)
-            raise
-
-    # --- plumbing ----------------------------------------------------------------------------
+            entry = plan.manifest.entries[rel]
+            version_id = entry.version_id if plan.pinned else None
+            jobs.append(Fetch(self.list_prefix + rel, staging / rel, entry.size, entry.etag, version_id))
+        fetched = fetch_all(self._objects, jobs, max_workers=self.max_workers)
+        self.metrics.incr("objects_downloaded", len(fetched))
+        self.metrics.incr("bytes_downloaded", sum(f.size for f in fetched))
+        return {f.key[len(self.list_prefix) :]: f.version_id for f in fetched}
 
     @cached_property
-    def _objects(self) -> s3_io.S3Objects:
-        client = s3_io.make_client(
-            self.aws_conn_id,
-            max_workers=self.max_workers,
-            max_attempts=self.max_attempts,
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.read_timeout,
+    def _objects(self) -> S3Objects:
+        client = _client(
+            self.aws_conn_id, self.max_workers, self.max_attempts, self.connect_timeout, self.read_timeout
         )
-        return s3_io.S3Objects(client, self.bucket_name, max_attempts=self.max_attempts)
+        return S3Objects(client, self.bucket_name, max_attempts=self.max_attempts)
 
 
-@dataclass(frozen=True)
-class _Got:
-    path: str
-    version_id: str | None
+def _client(conn_id: str | None, workers: int, attempts: int, connect: float, read: float) -> Any:
+    """An S3 client from the Airflow AWS connection (endpoint_url, region, IRSA, assume-role all apply).
+
+    The connection's own botocore config (extra ``config_kwargs``) is kept; retries, pool size
+    and timeouts are set on top so the download pool never waits for a connection.
+    """
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+    from botocore.config import Config
+
+    try:
+        hook = AwsBaseHook(aws_conn_id=conn_id, client_type="s3")
+        ours = Config(
+            retries={"mode": "standard", "total_max_attempts": attempts},
+            max_pool_connections=workers + 2,
+            connect_timeout=connect,
+            read_timeout=read,
+        )
+        return hook.get_client_type(region_name=hook.region_name, config=hook.config.merge(ours))
+    except Exception as exc:
+        raise S3SourceError(
+            f"cannot create an S3 client from connection {conn_id!r}: {type(exc).__name__}: {exc}; "
+            "check the connection's extra (region_name, endpoint_url, role_arn)"
+        ) from exc
 
 
 def _require(value: Any, where: str, key: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise BundleConfigError(where, "must be a non-empty string", key=key)
     return value
+
+
+def _optional_cap(value: Any, where: str, key: str) -> int | None:
+    return None if value is None else _bounded(value, 1, 2**62, where, key)
 
 
 def _bounded(value: Any, low: int, high: int, where: str, key: str) -> int:

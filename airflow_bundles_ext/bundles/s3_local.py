@@ -21,7 +21,7 @@ from pathlib import Path
 
 from airflow_bundles_ext.core import manifest as mf
 from airflow_bundles_ext.core.paths import check_segment
-from airflow_bundles_ext.errors import PublishError
+from airflow_bundles_ext.errors import ManifestError, PublishError
 from airflow_bundles_ext.publish import atomic_write
 
 MANIFESTS_DIR = "manifests"
@@ -38,16 +38,23 @@ class LocalManifests:
     def path(self, version: str) -> Path:
         return self.root / f"{check_segment(version, what='bundle version')}.json"
 
-    def load(self, version: str | None) -> mf.Manifest | None:
-        """The manifest of ``version``; ``None`` when there is none (or it is unreadable)."""
-        if version is None:
-            return None
+    def load(self, version: str) -> mf.Manifest | None:
+        """The manifest of ``version`` kept on this host; ``None`` when none is kept (not cached).
+
+        Raises :class:`ManifestError` when the file is there but unreadable or describes another
+        version: the caller decides what that costs (a full download), and says so.
+        """
         path = self.path(version)
         try:
-            stored = mf.loads(path.read_bytes(), source=str(path))
-        except (OSError, ValueError):
+            data = path.read_bytes()
+        except FileNotFoundError:
             return None
-        return stored.manifest if stored.manifest.version == version else None
+        except OSError as exc:
+            raise ManifestError(f"cannot read local manifest {path}: {exc}") from exc
+        stored = mf.loads(data, source=str(path))
+        if stored.manifest.version != version:
+            raise ManifestError(f"local manifest {path} describes version {stored.manifest.version}")
+        return stored.manifest
 
     def save(self, data: bytes, version: str) -> None:
         try:

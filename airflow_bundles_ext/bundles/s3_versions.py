@@ -12,11 +12,18 @@ stored manifest of a pinned version.
 
 from __future__ import annotations
 
-from airflow_bundles_ext.bundles import s3_io
 from airflow_bundles_ext.core import manifest as mf
-from airflow_bundles_ext.errors import BundleConfigError, VersionUnavailableError
+from airflow_bundles_ext.errors import (
+    BundleConfigError,
+    ManifestError,
+    S3RequestError,
+    VersionUnavailableError,
+)
+from airflow_bundles_ext.s3_client import S3Objects
 
 DEFAULT_MANIFEST_ROOT = "_airflow_bundles_ext/manifests"
+MAX_MANIFEST_BYTES = 256 * 1024 * 1024
+"""A manifest entry is ~150 bytes: over a million objects per version before this limit."""
 MANIFEST_ROOT_PREFIX = DEFAULT_MANIFEST_ROOT + "/"
 
 _UNAVAILABLE_WHY = {
@@ -27,7 +34,7 @@ _UNAVAILABLE_WHY = {
 }
 
 
-def list_manifest(objects: s3_io.S3Objects, list_prefix: str, manifest_prefix: str) -> mf.Manifest:
+def list_manifest(objects: S3Objects, list_prefix: str, manifest_prefix: str) -> mf.Manifest:
     """The manifest of every object under ``list_prefix`` except manifests (see the module doc)."""
     skip = (MANIFEST_ROOT_PREFIX, manifest_prefix)
     entries = []
@@ -40,17 +47,17 @@ def list_manifest(objects: s3_io.S3Objects, list_prefix: str, manifest_prefix: s
     return mf.manifest_of(entries)
 
 
-def stored_manifest(objects: s3_io.S3Objects, key: str, version: str, list_prefix: str) -> mf.Manifest:
+def stored_manifest(objects: S3Objects, key: str, version: str, list_prefix: str) -> mf.Manifest:
     """The manifest of ``version`` stored at ``key``, checked to describe that version of this prefix."""
     url = f"s3://{objects.bucket}/{key}"
     try:
-        data = objects.get_bytes(key)
-    except s3_io.S3RequestError as exc:
+        data, _ = objects.get_bytes(key, limit=MAX_MANIFEST_BYTES)
+    except S3RequestError as exc:
         raise_if_unavailable(version, exc)
         raise
     try:
         stored = mf.loads(data, source=url)
-    except ValueError as exc:
+    except ManifestError as exc:
         raise VersionUnavailableError(
             f"cannot rebuild version {version}: {exc}; run with a newer version"
         ) from exc
@@ -62,7 +69,7 @@ def stored_manifest(objects: s3_io.S3Objects, key: str, version: str, list_prefi
     return stored.manifest
 
 
-def raise_if_unavailable(version: str, exc: s3_io.S3RequestError) -> None:
+def raise_if_unavailable(version: str, exc: S3RequestError) -> None:
     """Turn "this version cannot be rebuilt" errors into ours; transient ones stay S3 errors."""
     why = _UNAVAILABLE_WHY.get(exc.code)
     if why is None:

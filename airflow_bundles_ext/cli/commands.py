@@ -11,9 +11,9 @@ import sys
 from typing import Any
 
 from airflow_bundles_ext.core.configdir import FileError
-from airflow_bundles_ext.errors import BundlesExtError
+from airflow_bundles_ext.errors import BundlesExtError, PolicyError
 
-VALIDATE_COLUMNS = ("file", "bundle", "status", "error")
+VALIDATE_COLUMNS = ("file", "bundle", "tenant", "status", "error")
 LIST_COLUMNS = ("bundle", "source", "active", "version", "last_refreshed")
 
 
@@ -27,8 +27,13 @@ def validate(args: Any) -> None:
             "airflow bundles-ext validate: no directory given and [dag_processor] dag_bundle_config_path "
             "is not set; pass the directory to check"
         )
+    options = WatcherOptions.load(directory)
+    try:
+        options.policy_source().current()
+    except PolicyError as exc:
+        raise SystemExit(f"airflow bundles-ext validate: {exc}") from exc
     # The DAG processor's check (the constructor runs for every file); the state is read only.
-    view = new_view(WatcherOptions.load(directory), check=processor_check, report=False)
+    view = new_view(options, check=processor_check, report=False)
     resolution = view.resolve(static_bundle_names())
     if view.snapshot is None:
         raise SystemExit(f"airflow bundles-ext validate: cannot list {directory}")
@@ -43,8 +48,15 @@ def validate(args: Any) -> None:
             status = "invalid (last good in force)"
         else:
             status = "invalid"
+        tenant = result.tenant if not isinstance(result, FileError) else ""
         rows.append(
-            {"file": file, "bundle": bundle, "status": status, "error": error.message if error else ""}
+            {
+                "file": file,
+                "bundle": bundle,
+                "tenant": tenant or "",
+                "status": status,
+                "error": error.message if error else "",
+            }
         )
     _print(rows, VALIDATE_COLUMNS, args.output)
     if resolution.errors:

@@ -40,10 +40,35 @@ def get_cli_commands() -> list[Any]:
             args=(arg_output,),
         ),
     )
+    commands += _status_commands(Arg, ActionCommand, lazy_load_command, arg_output)  # [bundles-ext status]
     return [
         GroupCommand(
             name="bundles-ext",
-            help="Operate airflow-bundles-ext: validate bundle config directories, list bundles",
+            help="Operate airflow-bundles-ext: validate bundle config directories, list bundles, "
+            "show bundle status, request a refresh",
             subcommands=commands,
         )
     ]
+
+
+def _status_commands(
+    Arg: Any, ActionCommand: Any, lazy_load_command: Any, arg_output: Any
+) -> tuple[Any, ...]:
+    """[bundles-ext status] ``status [NAME]`` and ``refresh NAME`` (cli/status_commands.py)."""
+    module = "airflow_bundles_ext.cli.status_commands"
+    return (
+        ActionCommand(
+            name="status",
+            help="Show what the DAG processors report for every bundle (or NAME): health, version, last "
+            "refresh, last error, storage, and the watched directory's invalid files",
+            func=lazy_load_command(f"{module}.status"),
+            args=(Arg(("name",), nargs="?", default=None, help="Bundle name (default: all)"), arg_output),
+        ),
+        ActionCommand(
+            name="refresh",
+            help="Have the DAG processor that owns bundle NAME refresh it on its next loop, whatever "
+            "its refresh_interval",
+            func=lazy_load_command(f"{module}.refresh"),
+            args=(Arg(("name",), help="Bundle name"), arg_output),
+        ),
+    )

@@ -7,11 +7,11 @@ file and no reads. The diff of two
 snapshots is set arithmetic. :func:`reconcile` turns the per-file parse results into the set of
 bundles in force, applying the rules that keep bad input from hurting what was fine:
 
-* an invalid file keeps its *last good* definition in force (if it ever had one);
+* an invalid file keeps its *last good* definition in force (if it ever had one and the
+  current tenancy policy still admits it);
 * a name that the static ``dag_bundle_config_list`` defines is refused in a file (the static
   list wins);
-* a name claimed by several files goes to the file already holding it, else to the file whose
-  name sorts first; the other files are invalid;
+* a file defines the bundle named by its stem, so no two files can claim one name;
 * only a file that disappeared takes its bundle away.
 
 Nothing here imports Airflow or touches the filesystem.
@@ -140,9 +140,6 @@ class Resolution:
     errors: Mapping[str, FileError]
     last_good: Mapping[str, BundleSpec]
 
-    def source_of(self, name: str) -> str:
-        return self.bundles[name].source
-
     @property
     def stale_files(self) -> frozenset[str]:
         """Invalid files whose last good definition is still in force."""
@@ -159,71 +156,40 @@ def reconcile(
     """Decide which bundle each present file contributes.
 
     ``parsed`` has one entry per file present in the directory; ``last_good`` is the
-    persisted last good spec per file (entries of absent files are dropped). ``usable``
-    vets a last good spec before it stands in for an invalid file (it returns why it cannot,
-    e.g. its class no longer imports); such a file then contributes nothing.
+    persisted last good spec per file (entries of absent files are dropped). A file defines
+    the bundle named by its stem (the tenancy policy refuses anything else), so two files never
+    claim one name. ``usable`` vets a last good spec before it stands in for an invalid file
+    (it returns why it cannot: the current policy refuses it, its class no longer imports).
     """
     static = frozenset(static_names)
     errors: dict[str, FileError] = {}
-    fresh: dict[str, BundleSpec] = {}
+    bundles: dict[str, BundleSpec] = {}
+    kept: dict[str, BundleSpec] = {}
     for file in sorted(parsed):
         result = parsed[file]
-        if isinstance(result, FileError):
-            errors[file] = result
-        elif result.name in static:
-            errors[file] = FileError(
+        if isinstance(result, BundleSpec) and result.name in static:
+            result = FileError(
                 file,
                 f"{file}: bundle name {result.name!r} is defined in [dag_processor] "
                 "dag_bundle_config_list, which wins; rename the bundle or remove it from the static list",
             )
+        if isinstance(result, BundleSpec):
+            bundles[result.name] = kept[file] = result
         else:
-            fresh[file] = result
-    holders = {spec.name: file for file, spec in last_good.items() if file in parsed}
-    # A file that turned invalid still holds its last good name: a new file cannot take it over.
-    standing = {
-        spec.name: file
-        for file, spec in last_good.items()
-        if file in errors and file in parsed and spec.name not in static
-    }
-    bundles, kept = _assign(fresh, {**holders, **standing}, errors)
-    # Files that are invalid now (or lost a duplicate contest) fall back to their last good spec.
-    for file in sorted(errors):
+            errors[file] = result
+    for file, error in sorted(errors.items()):
         spec = last_good.get(file)
-        if spec is None or file not in parsed or spec.name in static or spec.name in bundles:
+        if spec is None or spec.name in static or spec.name in bundles:
             continue
         kept[file] = spec  # kept on record even when it cannot be used here and now
         problem = usable(spec) if usable is not None else None
         if problem is not None:
             errors[file] = FileError(
-                file, f"{errors[file].message}; its last good definition cannot stand in: {problem}"
+                file, f"{error.message}; its last good definition cannot stand in: {problem}"
             )
             continue
         bundles[spec.name] = spec
     return Resolution(bundles=bundles, errors=errors, last_good=kept)
-
-
-def _assign(
-    fresh: Mapping[str, BundleSpec], holders: Mapping[str, str], errors: dict[str, FileError]
-) -> tuple[dict[str, BundleSpec], dict[str, BundleSpec]]:
-    claims: dict[str, list[str]] = {}
-    for file in sorted(fresh):
-        claims.setdefault(fresh[file].name, []).append(file)
-    bundles: dict[str, BundleSpec] = {}
-    kept: dict[str, BundleSpec] = {}
-    for name, files in claims.items():
-        holder = holders.get(name)
-        winner = holder if holder is not None and (holder in files or holder in errors) else files[0]
-        if winner in fresh and fresh[winner].name == name:
-            bundles[name] = fresh[winner]
-            kept[winner] = fresh[winner]
-        for loser in files:
-            if loser != winner:
-                errors[loser] = FileError(
-                    loser,
-                    f"{loser}: bundle name {name!r} is already defined by {winner}, which keeps it; "
-                    "give this bundle another name or delete one of the files",
-                )
-    return bundles, kept
 
 
 def changed_bundles(

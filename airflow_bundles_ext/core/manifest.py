@@ -20,10 +20,19 @@ from types import MappingProxyType
 from typing import Any
 
 from airflow_bundles_ext.core.paths import safe_relative_path
-from airflow_bundles_ext.errors import UnsafePathError
+from airflow_bundles_ext.errors import ManifestError, UnsafePathError
 
 FORMAT = 1
 VERSION_HEX_CHARS = 32  # 128 bits of sha256: short enough for a path segment, no realistic collision
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One object of a listing: its key, ETag without quotes and size (the S3 client yields these)."""
+
+    key: str
+    etag: str
+    size: int
 
 
 @dataclass(frozen=True)
@@ -204,7 +213,7 @@ class StoredManifest:
 
 
 def loads(data: bytes, *, source: str) -> StoredManifest:
-    """Parse and verify a manifest; raises ``ValueError`` naming ``source`` when it is not one."""
+    """Parse and verify a manifest; raises :class:`ManifestError` naming ``source`` when it is not one."""
     try:
         payload = json.loads(data)
         if payload.get("format") != FORMAT:
@@ -221,10 +230,10 @@ def loads(data: bytes, *, source: str) -> StoredManifest:
         for path in manifest.entries:
             safe_relative_path(path, what=f"manifest path in {source}")
         bucket, prefix = str(payload["bucket"]), str(payload["prefix"])
-    except (ValueError, KeyError, TypeError, AttributeError, UnsafePathError) as exc:
-        raise ValueError(f"invalid manifest {source}: {exc}") from exc
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, UnsafePathError) as exc:
+        raise ManifestError(f"invalid manifest {source}: {exc}") from exc
     if manifest.version != payload.get("version"):
-        raise ValueError(
+        raise ManifestError(
             f"invalid manifest {source}: content hashes to {manifest.version}, "
             f"file says {payload.get('version')!r}"
         )

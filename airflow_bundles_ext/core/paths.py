@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from pathlib import PurePosixPath
 
+from airflow_bundles_ext.core.text import short_repr
 from airflow_bundles_ext.errors import UnsafePathError
 
 # One path segment: starts with an alphanumeric, then alphanumerics, '.', '_', '-'.
@@ -21,7 +21,7 @@ def check_segment(value: str, *, what: str) -> str:
     """
     if not isinstance(value, str) or not _SEGMENT.match(value) or ".." in value:
         raise UnsafePathError(
-            f"unsafe {what} {value!r}: it becomes a directory name, so use 1-200 characters "
+            f"unsafe {what} {short_repr(value)}: it becomes a directory name, so use 1-200 characters "
             "from A-Z a-z 0-9 . _ - starting with a letter or digit, without '..'"
         )
     return value
@@ -34,28 +34,14 @@ def safe_relative_path(key: str, *, what: str = "key") -> PurePosixPath:
     and NUL, which could otherwise land outside the bundle directory or alias another key.
     """
     if not key or "\x00" in key or "\\" in key:
-        raise UnsafePathError(f"unsafe {what} {key!r}: empty, or contains NUL or a backslash")
+        raise UnsafePathError(f"unsafe {what} {short_repr(key)}: empty, or contains NUL or a backslash")
     if key.startswith("/"):
-        raise UnsafePathError(f"unsafe {what} {key!r}: absolute paths are not allowed")
+        raise UnsafePathError(f"unsafe {what} {short_repr(key)}: absolute paths are not allowed")
     parts = key.split("/")
     for part in parts:
         if part in ("", ".", ".."):
             raise UnsafePathError(
-                f"unsafe {what} {key!r}: empty, '.' or '..' path segments are not allowed; rename the object"
+                f"unsafe {what} {short_repr(key)}: empty, '.' or '..' path segments are not allowed; "
+                "rename the object"
             )
     return PurePosixPath(*parts)
-
-
-def file_dir_collisions(paths: Iterable[PurePosixPath]) -> list[tuple[PurePosixPath, PurePosixPath]]:
-    """Return ``(file, under_it)`` pairs where a path is both a file and a parent directory.
-
-    ``a/b`` and ``a/b/c`` cannot both be files on disk. The result is sorted so that
-    errors are reported the same way every time.
-    """
-    files = set(paths)
-    clashes = []
-    for path in sorted(files):
-        for parent in path.parents:
-            if parent in files:
-                clashes.append((parent, path))
-    return sorted(clashes)

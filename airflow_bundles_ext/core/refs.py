@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from airflow_bundles_ext.errors import BundleConfigError, GitSourceError
+from airflow_bundles_ext.errors import BundleConfigError, RefNotFoundError
 
 RefKind = Literal["name", "branch", "tag", "sha", "tag_pattern"]
 
@@ -32,10 +32,6 @@ _BAD_REF = re.compile(r"(\.\.|@\{|[\x00-\x20\x7f~^:\\]|//|/\.|\.lock(?:/|$)|^[-/
 
 HEADS = "refs/heads/"
 TAGS = "refs/tags/"
-
-
-class RefNotFoundError(GitSourceError):
-    """The remote has no ref matching the tracked ref."""
 
 
 @dataclass(frozen=True)

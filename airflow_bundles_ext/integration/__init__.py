@@ -18,7 +18,7 @@ from typing import Any
 
 from packaging.version import Version
 
-from airflow_bundles_ext.errors import BundlesExtError
+from airflow_bundles_ext.errors import UnsupportedAirflowError
 
 SUPPORTED_AIRFLOW = (Version("3.2.0"), Version("3.4.0"))
 """``>=3.2,<3.4``: the releases whose internals this package was written and tested against."""
@@ -27,10 +27,6 @@ _WHAT_TO_DO = (
     "install an airflow-bundles-ext release that supports it, or switch the watcher off by unsetting "
     "[dag_processor] dag_bundle_config_path (AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_PATH)"
 )
-
-
-class UnsupportedAirflowError(BundlesExtError):
-    """The running Airflow is outside the supported range or lacks an internal the watcher needs."""
 
 
 def check_airflow_version(version: str) -> None:

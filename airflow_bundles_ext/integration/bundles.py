@@ -17,6 +17,7 @@ Internals used (pinned in tests/watcher/test_internals.py): ``DagBundlesManager.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 from collections.abc import Callable
@@ -25,17 +26,24 @@ from typing import Any
 
 import structlog
 
-from airflow_bundles_ext.core.bundle_config import Allowlist, BundleSpec
-from airflow_bundles_ext.errors import BundleConfigError, BundlesExtError, UnsafePathError
+from airflow_bundles_ext.core.bundle_config import BundleSpec
+from airflow_bundles_ext.errors import (
+    BundleConfigError,
+    BundlesExtError,
+    CheckUnavailable,
+    PolicyError,
+    UnsafePathError,
+)
 from airflow_bundles_ext.integration import (
     UnsupportedAirflowError,
     check_running_airflow,
     require,
     require_params,
 )
+from airflow_bundles_ext.policy_source import PolicySource
 from airflow_bundles_ext.watcher.options import WatcherOptions, configured_directory
 from airflow_bundles_ext.watcher.state import LastGoodStore, state_dir_for
-from airflow_bundles_ext.watcher.view import Check, CheckUnavailable, ConfigDirView, shared_view
+from airflow_bundles_ext.watcher.view import Check, ConfigDirView, shared_view
 
 log = structlog.get_logger(__name__)
 
@@ -95,18 +103,31 @@ def _patched_parse_config(original: Any, internal_config: Any) -> Any:
         sources = dict.fromkeys(self._bundle_config, STATIC)
         view = directory_view()
         if view is not None:
-            # Every spec in force was vetted in this process: a file's spec by the check, a last
-            # good stand-in by ``usable`` (an unusable one is a file error, not a bundle).
-            for name, spec in view.resolve(sources).bundles.items():
+            for name, spec in _in_force(view, sources).items():
+                try:
+                    bundle_class = import_string(spec.classpath)
+                except Exception as exc:  # vetted moments ago; one class must not stop the rest
+                    log.error("bundle class does not import", bundle_name=name, error=str(exc))
+                    continue
                 self._bundle_config[name] = internal_config(
-                    bundle_class=import_string(spec.classpath),
-                    kwargs=dict(spec.kwargs),
-                    team_name=spec.team_name,
+                    bundle_class=bundle_class, kwargs=dict(spec.kwargs), team_name=spec.team_name
                 )
                 sources[name] = spec.source
         setattr(self, SOURCES_ATTR, sources)
 
     return parse_config
+
+
+def _in_force(view: ConfigDirView, sources: dict[str, str]) -> dict[str, BundleSpec]:
+    """The directory's bundles. Every spec in force was vetted in this process: a file's spec by
+    the check, a last good stand-in by ``usable``. A bug here must not stop every Airflow process
+    from resolving the static bundles: it is logged and the last resolution stands."""
+    try:
+        return dict(view.resolve(sources).bundles)
+    except Exception as exc:
+        log.exception("bundle-config watcher failed to resolve; keeping what was in force", error=str(exc))
+        last = view.last_resolution
+        return dict(last.bundles) if last is not None else {}
 
 
 def _patched_sync(original: Any) -> Any:
@@ -155,12 +176,12 @@ REFUSED_KWARGS = (TypeError, ValueError, BundleConfigError, UnsafePathError)
 lookup failing during an outage, say) means the check could not be completed: retried."""
 
 
-def check_loadable(spec: BundleSpec, *, construct: bool = True) -> None:
+def check_loadable(spec: BundleSpec, *, construct: bool = True) -> Any:
     """What only Airflow can check: the class imports, is a DAG bundle, and takes the kwargs.
 
-    The constructor runs once with ``version=None`` when ``construct`` is set; bundle
-    constructors must do no I/O (Airflow deactivates a bundle whose constructor raises).
-    Raises ``BundleConfigError`` (invalid) or ``CheckUnavailable`` (retry later).
+    The constructor runs once with ``version=None`` when ``construct`` is set (the instance is
+    returned); bundle constructors must do no I/O (Airflow deactivates a bundle whose
+    constructor raises). Raises ``BundleConfigError`` (invalid) or ``CheckUnavailable``.
     """
     from airflow.configuration import conf
 
@@ -170,9 +191,9 @@ def check_loadable(spec: BundleSpec, *, construct: bool = True) -> None:
             spec.source, "team_name needs [core] multi_team = True; remove team_name", key="team_name"
         )
     if not construct:
-        return
+        return None
     try:
-        cls(name=spec.name, version=None, **spec.kwargs)
+        return cls(name=spec.name, version=None, **spec.kwargs)
     except REFUSED_KWARGS as exc:
         raise BundleConfigError(
             spec.source,
@@ -186,26 +207,72 @@ def check_loadable(spec: BundleSpec, *, construct: bool = True) -> None:
 
 
 def processor_check(spec: BundleSpec, proven: bool) -> None:
-    """The DAG processor and the CLI: always construct once."""
-    check_loadable(spec, construct=True)
+    """The DAG processor and the CLI: everything, the team's existence in the metadata DB included.
+
+    A file that would make ``sync_bundles_to_db`` fail for every bundle (an unknown team) or
+    fail at every refresh (credentials bound to another host) is reported invalid instead.
+    """
+    bundle = check_loadable(spec, construct=True)
+    if spec.team_name:
+        _check_team_exists(spec)
+    _preflight(spec, bundle)
 
 
 def process_check(spec: BundleSpec, proven: bool) -> None:
-    """Any other process: construct only a spec the DAG processor has not already proven.
+    """Any other process (workers talk to no metadata DB): construct and preflight only a spec
+    the DAG processor has not already proven.
 
     A fresh worker or task pod thus imports each class but builds no bundle for files that
     match ``last_good.json``.
     """
-    check_loadable(spec, construct=not proven)
+    bundle = check_loadable(spec, construct=not proven)
+    if bundle is not None:
+        _preflight(spec, bundle)
 
 
-def usable_check(allowlist: Allowlist) -> Callable[[BundleSpec], str | None]:
-    """Vet a last good spec before it stands in for an invalid file in this process."""
+def _preflight(spec: BundleSpec, bundle: Any) -> None:
+    """The bundle's own checks that need its connection (our git bundle: the credential's host)."""
+    preflight = getattr(bundle, "preflight", None)
+    if preflight is None:
+        return
+    try:
+        preflight()
+    except BundleConfigError as exc:
+        raise BundleConfigError(spec.source, exc.problem, key=exc.key) from exc
+    except Exception as exc:
+        raise CheckUnavailable(f"the bundle's preflight check failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _check_team_exists(spec: BundleSpec) -> None:
+    from airflow.models.team import Team
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    try:
+        with create_session() as session:
+            found = session.scalar(select(Team.name).where(Team.name == spec.team_name))
+    except Exception as exc:
+        raise CheckUnavailable(f"cannot look up team {spec.team_name!r}: {type(exc).__name__}") from exc
+    if found is None:
+        raise BundleConfigError(
+            spec.source,
+            f"team {spec.team_name!r} does not exist; create it (airflow teams create) or fix the policy",
+            key="team_name",
+        )
+
+
+def usable_check(policy: PolicySource) -> Callable[[BundleSpec], str | None]:
+    """Vet a last good spec before it stands in for an invalid file in this process.
+
+    It must still pass the current tenancy policy (which may have narrowed since it was saved)
+    and its class must import. When the policy itself is unusable, the saved definition, which
+    an earlier policy admitted, stands in as it is.
+    """
 
     def usable(spec: BundleSpec) -> str | None:
-        if not allowlist.allows(spec.classpath):
-            return f"classpath {spec.classpath!r} is no longer on the allow-list"
         try:
+            with contextlib.suppress(PolicyError):
+                policy.current().admit(spec, spec.source)
             _load_class(spec)
         except BundlesExtError as exc:
             return str(exc)
@@ -227,11 +294,12 @@ def new_view(options: WatcherOptions, *, check: Check = process_check, report: b
     store = LastGoodStore(
         state_dir_for(options.state_root, options.directory, options.state_id), writable=False
     )
+    policy = options.policy_source()
     return ConfigDirView(
         options.directory,
-        allowlist=options.allowlist,
+        policy=policy,
         last_good=store,
         check=check,
-        usable=usable_check(options.allowlist),
+        usable=usable_check(policy),
         report=report,
     )

@@ -10,6 +10,9 @@ Two methods are wrapped:
   (:class:`ProcessorWatcher`). A failure there is logged and retried next loop; the stock
   refresh always runs.
 
+Both also drive the bundle status writer (:class:`~.status_hook.StatusHook`) when
+``[bundles_ext] status_writer`` is on, with or without the watcher.
+
 Internals used (pinned in tests/watcher/test_internals.py): the wrapped methods, and the
 attrs fields ``_dag_bundles``, ``_bundle_versions``, ``_bundle_version_data``,
 ``_force_refresh_bundles``, ``_bundle_name_to_team_name``, ``bundle_names_to_parse``, plus
@@ -32,6 +35,7 @@ from airflow_bundles_ext.integration import (
 )
 from airflow_bundles_ext.integration.bundles import directory_view, processor_check
 from airflow_bundles_ext.integration.reload import ProcessorWatcher
+from airflow_bundles_ext.integration.status_hook import StatusHook  # [bundles-ext status]
 from airflow_bundles_ext.watcher.options import WatcherOptions
 
 log = structlog.get_logger(__name__)
@@ -48,6 +52,8 @@ METHODS = ("prepare_bundles", "_refresh_dag_bundles", "handle_removed_files", "r
 
 _watchers: dict[int, ProcessorWatcher] = {}
 """One watcher per manager (attrs slots classes take no new attributes), keyed by ``id``."""
+_status_hooks: dict[int, StatusHook] = {}
+"""[bundles-ext status] One status writer per manager, when ``[bundles_ext] status_writer`` is on."""
 
 
 def check_internals(module: Any) -> None:
@@ -111,11 +117,11 @@ def _wrap_prepare(original: Any) -> Any:
             # constructor and is the one that saves last_good.json.
             view.become_writer(processor_check)
         original(self)
-        if view is None:
-            return
-        watcher = ProcessorWatcher(self, view, WatcherOptions.load())
-        _watchers[id(self)] = watcher
-        watcher.start()
+        if view is not None:
+            watcher = ProcessorWatcher(self, view, WatcherOptions.load())
+            _watchers[id(self)] = watcher
+            watcher.start()
+        _start_status_hook(self)  # [bundles-ext status]
 
     return prepare_bundles
 
@@ -130,6 +136,33 @@ def _wrap_refresh(original: Any) -> Any:
             except Exception as exc:
                 # Retried next loop: nothing was recorded as applied.
                 log.exception("bundle-config watcher check failed; retrying next loop", error=str(exc))
-        return original(self, known_files)
+        hook = _status_hooks.get(id(self))  # [bundles-ext status]
+        if hook is not None:
+            _guarded(hook.before_refresh)
+        result = original(self, known_files)
+        if hook is not None:
+            _guarded(hook.after_refresh)
+        return result
 
     return _refresh_dag_bundles
+
+
+# --- [bundles-ext status] the status writer's hook (airflow_bundles_ext/integration/status_hook.py)
+
+
+def _start_status_hook(manager: Any) -> None:
+    from airflow_bundles_ext.status.options import writer_enabled
+
+    if not writer_enabled():
+        return
+    hook = StatusHook(manager, lambda: _watchers.get(id(manager)))
+    _status_hooks[id(manager)] = hook
+    _guarded(hook.start)
+
+
+def _guarded(step: Any) -> None:
+    """Status is reporting only: a failure there is logged and never stops the processor."""
+    try:
+        step()
+    except Exception as exc:
+        log.exception("bundle status hook failed; continuing", error=str(exc))

@@ -13,23 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from airflow_bundles_ext.core.bundle_config import Allowlist, is_config_file_name
-from airflow_bundles_ext.errors import BundlesExtError
+from airflow_bundles_ext.errors import SyncConfigError
+from airflow_bundles_ext.policy_source import PolicySource
 
 ALLOWLIST_ENV = "AIRFLOW__BUNDLES_EXT__ALLOWED_CLASSPATHS"
 """The watcher's allow-list option as an environment variable: the sidecar reads the same one."""
+POLICY_ENV = "AIRFLOW__BUNDLES_EXT__TENANCY_POLICY"
+"""The watcher's tenancy policy option as an environment variable: the sidecar reads the same file."""
 
 MODES = ("once", "sidecar")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-
-
-class SyncConfigError(BundlesExtError):
-    """A setting is missing or invalid. The console script exits with code 2."""
-
-    def __init__(self, variable: str, flag: str, problem: str) -> None:
-        self.variable = variable
-        super().__init__(f"invalid sidecar setting {variable} ({flag}): {problem}")
 
 
 @dataclass(frozen=True)
@@ -51,6 +46,7 @@ SETTINGS: dict[str, Setting] = {
     "max_failures": Setting("MAX_FAILURES", "--max-failures", "5"),
     "allow_empty": Setting("ALLOW_EMPTY", "--allow-empty", "false"),
     "allowed_classpaths": Setting(ALLOWLIST_ENV, "--allowed-classpaths", ""),
+    "tenancy_policy": Setting(POLICY_ENV, "--tenancy-policy", ""),
     "endpoint_url": Setting("AWS_ENDPOINT_URL", "--endpoint-url"),
     "max_attempts": Setting("AWS_MAX_ATTEMPTS", "--max-attempts", "5"),
     "log_level": Setting("LOG_LEVEL", "--log-level", "info"),
@@ -69,6 +65,7 @@ class SyncConfig:
     max_failures: int
     allow_empty: bool
     allowlist: Allowlist
+    policy_path: Path | None
     endpoint_url: str | None
     max_attempts: int
     log_level: str
@@ -76,6 +73,9 @@ class SyncConfig:
     @property
     def source(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
+
+    def policy_source(self) -> PolicySource:
+        return PolicySource(self.policy_path, self.allowlist)
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,7 @@ def sync_config(flags: Mapping[str, str | None], env: Mapping[str, str]) -> Sync
         max_failures=_count(raw("max_failures"), fail("max_failures", "expected a whole number >= 1")),
         allow_empty=_flag(raw("allow_empty"), fail("allow_empty", "expected true or false")),
         allowlist=Allowlist.parse(raw("allowed_classpaths")),
+        policy_path=Path(raw("tenancy_policy") or "") if (raw("tenancy_policy") or "").strip() else None,
         endpoint_url=_endpoint(
             raw("endpoint_url"), fail("endpoint_url", "expected an http:// or https:// URL")
         ),

@@ -12,6 +12,8 @@ import sys
 import time
 from typing import Any
 
+from airflow_bundles_ext.core.text import printable
+
 _ROOT = "airflow_bundles_ext.sidecar"
 
 
@@ -60,7 +62,8 @@ def configure(level: str) -> None:
 
 
 def _quote(value: Any) -> str:
-    text = str(value)
-    if not text or any(c in text for c in ' "=\n'):
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    """One ``key=value`` value: control characters escaped (no forged lines, no terminal escapes)."""
+    text = printable(str(value), 4000)
+    if not text or any(c in text for c in ' "=\\'):
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return text

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from types import FrameType
 
-from airflow_bundles_ext.errors import BundlesExtError
+from airflow_bundles_ext.errors import BundlesExtError, PolicyError, SyncInterrupted
 from airflow_bundles_ext.sidecar import health
 from airflow_bundles_ext.sidecar.config import (
     SETTINGS,
@@ -28,7 +28,7 @@ from airflow_bundles_ext.sidecar.config import (
     sync_config,
 )
 from airflow_bundles_ext.sidecar.log import EventLogger, configure, get_logger
-from airflow_bundles_ext.sidecar.s3 import SyncInterrupted, make_client
+from airflow_bundles_ext.sidecar.s3 import make_client
 from airflow_bundles_ext.sidecar.sync import Syncer
 
 EXIT_OK = 0
@@ -45,6 +45,7 @@ _HELP = {
     "max_failures": "exit non-zero after this many consecutive failed cycles",
     "allow_empty": "allow an empty listing to delete every bundle file (true/false)",
     "allowed_classpaths": "comma-separated classpaths (fnmatch '*'), as the watcher's allow-list",
+    "tenancy_policy": "the platform's tenancy policy file, the same one the watcher reads",
     "endpoint_url": "S3 endpoint (boto3 also reads AWS_ENDPOINT_URL itself)",
     "max_attempts": "attempts per S3 request, with exponential backoff (standard retry mode)",
     "log_level": "debug, info, warning or error",
@@ -122,6 +123,11 @@ def run(config: SyncConfig) -> int:
         syncer.prepare()
     except OSError as exc:
         log.error("cannot prepare the directory", error=str(exc), hint="check BUNDLE_PATH (--path)")
+        return EXIT_CONFIG
+    except PolicyError as exc:
+        log.error(
+            "tenancy policy unusable", error=str(exc), hint="check AIRFLOW__BUNDLES_EXT__TENANCY_POLICY"
+        )
         return EXIT_CONFIG
     log.info("sync started", mode=config.mode, interval=config.interval, max_failures=config.max_failures)
     return loop(config, syncer, stop, log)

@@ -1,9 +1,11 @@
 """The pure core of a sync cycle: what to fetch, write and delete. No boto3, no file I/O.
 
-:func:`plan_cycle` diffs a complete listing of the prefix against the local directory by ETag;
-:func:`review` validates the fetched bodies with the watcher's own rules
-(:func:`~airflow_bundles_ext.core.bundle_config.parse_bundle_file`) and decides which of them
-change a file. Both take and return plain frozen data, so they are unit-tested without S3.
+:func:`plan_cycle` turns a complete listing and the local directory into two manifests (file
+name -> ETag and size) and diffs them with the core's set arithmetic
+(:func:`airflow_bundles_ext.core.manifest.diff`): added and changed files are fetched,
+unchanged ones are in step. :func:`review` validates the fetched bodies with the watcher's own
+rules and tenancy policy (:func:`~airflow_bundles_ext.core.bundle_config.parse_bundle_file`).
+Both take and return plain frozen data, so they are unit-tested without S3.
 
 The watched directory is flat (one bundle per ``*.json`` file), so an object maps to the
 file named by its key below the prefix, and only keys that are safe file names are synced.
@@ -12,43 +14,32 @@ file named by its key below the prefix, and only keys that are safe file names a
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from airflow_bundles_ext.core.bundle_config import (
-    MAX_FILE_BYTES,
-    Allowlist,
-    is_config_file_name,
-    parse_bundle_file,
-)
+from airflow_bundles_ext.core import manifest as mf
+from airflow_bundles_ext.core.bundle_config import MAX_FILE_BYTES, is_config_file_name, parse_bundle_file
 from airflow_bundles_ext.core.paths import check_segment
+from airflow_bundles_ext.core.tenancy import TenancyPolicy
 from airflow_bundles_ext.errors import BundleConfigError, EmptySourceRefusedError, UnsafePathError
-
-_PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
-
-
-@dataclass(frozen=True)
-class RemoteObject:
-    """One entry of the listing. ``etag`` is without its quotes."""
-
-    key: str
-    etag: str
-    size: int
 
 
 @dataclass(frozen=True)
 class LocalFile:
     """A bundle file in the watched directory.
 
-    ``synced_etag`` is the ETag of the object this content was synced from, when known
-    (from the state file, and only while the file's size and mtime are as recorded).
+    ``synced_etag`` is the ETag of the object this content was synced from, when known (from
+    the state file, and only while the file's size and mtime are as recorded).
     """
 
     name: str
     md5: str
+    size: int
     synced_etag: str | None = None
-    bundle_name: str | None = None
+
+    def entry(self) -> mf.Entry:
+        # Without a record, a single-part upload's ETag is the MD5 of its body: compare that.
+        return mf.Entry(path=self.name, etag=self.synced_etag or self.md5, size=self.size)
 
 
 @dataclass(frozen=True)
@@ -72,7 +63,7 @@ class Rejection:
 
 @dataclass(frozen=True)
 class Plan:
-    fetch: tuple[Target, ...]  # ETag differs from what was synced: GET these
+    fetch: tuple[Target, ...]  # added or changed since what was synced: GET these
     in_step: tuple[Target, ...]  # the local file already holds this object: no GET
     delete: tuple[str, ...]  # local files whose object is gone from the complete listing
     rejected: tuple[Rejection, ...]  # refused without a GET (name, size, remembered)
@@ -80,9 +71,9 @@ class Plan:
 
 
 @dataclass(frozen=True)
-class Fetched:
-    """The body of a fetched target; ``None`` when the object vanished after the listing or
-    the GET was refused (``refused`` says why)."""
+class Download:
+    """The body of a fetched target; ``None`` when the object vanished after the listing or the
+    GET was refused (``refused`` says why)."""
 
     target: Target
     body: bytes | None
@@ -97,7 +88,6 @@ class Accepted:
     target: Target
     body: bytes
     md5: str
-    bundle_name: str
     changed: bool
 
 
@@ -125,8 +115,16 @@ def file_name_for(key: str, prefix: str) -> str | None:
     return relative
 
 
+@dataclass(frozen=True)
+class _Sorted:
+    candidates: dict[str, tuple[Target, int]]  # file name -> (target, size)
+    listed: frozenset[str]  # every bundle file name of the listing, refused ones included
+    rejected: tuple[Rejection, ...]
+    ignored: tuple[str, ...]
+
+
 def plan_cycle(
-    listing: Iterable[RemoteObject],
+    listing: Iterable[mf.Listed],
     local: Mapping[str, LocalFile],
     remembered: Mapping[str, Rejection],
     *,
@@ -136,15 +134,33 @@ def plan_cycle(
 ) -> Plan:
     """Diff a complete listing against the local files.
 
-    Raises :class:`EmptySourceRefusedError` when the listing holds no bundle file while
-    the directory does, unless ``allow_empty``: an empty listing is more often a wrong
-    prefix or a broken upload than the retirement of every bundle at once.
+    A refused object keeps its previous local copy (it is listed, so nothing is deleted).
+    Raises :class:`EmptySourceRefusedError` when the listing holds no bundle file while the
+    directory does, unless ``allow_empty``: an empty listing is more often a wrong prefix or a
+    broken upload than the retirement of every bundle at once.
     """
-    fetch: list[Target] = []
-    in_step: list[Target] = []
+    found = _sort_listing(listing, remembered, prefix)
+    if not found.listed and local and not allow_empty:
+        raise EmptySourceRefusedError(
+            f"refusing to delete all {len(local)} bundle files: {source} lists no bundle file; "
+            "check BUNDLE_BUCKET and BUNDLE_PREFIX, or set ALLOW_EMPTY=true to retire every bundle"
+        )
+    remote = mf.manifest_of(mf.Entry(n, t.etag, size) for n, (t, size) in found.candidates.items())
+    change = mf.diff(mf.manifest_of(f.entry() for f in local.values()), remote)
+    return Plan(
+        fetch=tuple(found.candidates[n][0] for n in change.to_download),
+        in_step=tuple(found.candidates[n][0] for n in change.unchanged),
+        delete=tuple(sorted(set(local) - found.listed)),
+        rejected=found.rejected,
+        ignored=found.ignored,
+    )
+
+
+def _sort_listing(listing: Iterable[mf.Listed], remembered: Mapping[str, Rejection], prefix: str) -> _Sorted:
+    candidates: dict[str, tuple[Target, int]] = {}
+    listed: set[str] = set()
     rejected: list[Rejection] = []
     ignored: list[str] = []
-    listed: set[str] = set()
     for obj in listing:
         try:
             name = file_name_for(obj.key, prefix)
@@ -155,24 +171,15 @@ def plan_cycle(
             ignored.append(obj.key)
             continue
         listed.add(name)
-        target = Target(name, obj.key, obj.etag)
         refusal = _refusal(obj, remembered)
         if refusal:
             rejected.append(refusal)
-        elif _in_step(obj, local.get(name)):
-            in_step.append(target)
         else:
-            fetch.append(target)
-    delete = sorted(set(local) - listed)
-    if not listed and local and not allow_empty:
-        raise EmptySourceRefusedError(
-            f"refusing to delete all {len(local)} bundle files: {source} lists no bundle file; "
-            "check BUNDLE_BUCKET and BUNDLE_PREFIX, or set ALLOW_EMPTY=true to retire every bundle"
-        )
-    return Plan(tuple(fetch), tuple(in_step), tuple(delete), tuple(rejected), tuple(ignored))
+            candidates[name] = (Target(name, obj.key, obj.etag), obj.size)
+    return _Sorted(candidates, frozenset(listed), tuple(rejected), tuple(ignored))
 
 
-def _refusal(obj: RemoteObject, remembered: Mapping[str, Rejection]) -> Rejection | None:
+def _refusal(obj: mf.Listed, remembered: Mapping[str, Rejection]) -> Rejection | None:
     known = remembered.get(obj.key)
     if known is not None and known.etag == obj.etag:
         return known
@@ -185,27 +192,20 @@ def _refusal(obj: RemoteObject, remembered: Mapping[str, Rejection]) -> Rejectio
     return None
 
 
-def _in_step(obj: RemoteObject, local: LocalFile | None) -> bool:
-    if local is None:
-        return False
-    if local.synced_etag is not None:
-        return local.synced_etag == obj.etag
-    # No record (first run, lost state): a single-part upload's ETag is the MD5 of its body.
-    return bool(_PLAIN_MD5.match(obj.etag)) and obj.etag == local.md5
-
-
 def review(
-    fetched: Iterable[Fetched],
+    downloads: Iterable[Download],
     local: Mapping[str, LocalFile],
-    plan: Plan,
     *,
     bucket: str,
-    allowlist: Allowlist,
+    policy: TenancyPolicy,
 ) -> tuple[list[Accepted], list[Rejection]]:
-    """Validate fetched bodies and refuse duplicate bundle names; nothing invalid is accepted."""
-    candidates: list[Accepted] = []
+    """Validate fetched bodies with the watcher's rules and tenancy policy; nothing invalid is accepted.
+
+    A file defines the bundle named by its stem, so two objects can never claim one bundle name.
+    """
+    accepted: list[Accepted] = []
     rejected: list[Rejection] = []
-    for item in fetched:
+    for item in downloads:
         if item.refused is not None:
             rejected.append(Rejection(item.target.key, item.etag, item.refused, remember=False))
             continue
@@ -213,43 +213,15 @@ def review(
             continue  # deleted after the listing: the next listing removes the local file
         target = Target(item.target.name, item.target.key, item.etag)
         try:
-            spec = parse_bundle_file(item.body, source=f"s3://{bucket}/{target.key}", allowlist=allowlist)
+            parse_bundle_file(
+                item.body, file=target.name, policy=policy, source=f"s3://{bucket}/{target.key}"
+            )
         except BundleConfigError as exc:
             rejected.append(Rejection(target.key, target.etag, str(exc)))
             continue
         digest = md5_hex(item.body)
         previous = local.get(target.name)
-        changed = previous is None or previous.md5 != digest
-        candidates.append(Accepted(target, item.body, digest, spec.name, changed))
-    accepted, duplicates = _refuse_duplicates(candidates, local, plan, bucket=bucket)
-    return accepted, rejected + duplicates
-
-
-def _refuse_duplicates(
-    candidates: list[Accepted], local: Mapping[str, LocalFile], plan: Plan, *, bucket: str
-) -> tuple[list[Accepted], list[Rejection]]:
-    """Refuse a fetched file whose bundle name another file of the final directory defines.
-
-    The watcher rejects duplicate names too; refusing here keeps the previous good copy in
-    place instead of handing the watcher a conflict.
-    """
-    final = {n: f.bundle_name for n, f in local.items() if n not in plan.delete}
-    final.update({a.target.name: a.bundle_name for a in candidates})
-    accepted: list[Accepted] = []
-    rejected: list[Rejection] = []
-    for item in candidates:
-        others = sorted(n for n, b in final.items() if b == item.bundle_name and n != item.target.name)
-        if not others:
-            accepted.append(item)
-            continue
-        prefix = item.target.key[: len(item.target.key) - len(item.target.name)]
-        where = ", ".join(f"s3://{bucket}/{prefix}{n}" for n in others)
-        rejected.append(
-            Rejection(
-                item.target.key,
-                item.target.etag,
-                f"bundle name {item.bundle_name!r} is also defined by {where}; bundle names must be unique",
-                remember=False,
-            )
+        accepted.append(
+            Accepted(target, item.body, digest, changed=previous is None or previous.md5 != digest)
         )
     return accepted, rejected

@@ -1,37 +1,34 @@
-"""The S3 side of a cycle: a bounded boto3 client, the paged listing and the GETs.
+"""The S3 side of a cycle: a bounded boto3 client, the paged listing and the GETs, over the
+package's one S3 client (:mod:`airflow_bundles_ext.s3_client`).
 
-botocore errors are translated here, once, into :class:`S3SourceError`. Throttling and
-transient errors (5xx, ``SlowDown``, connection resets, timeouts) are retried by botocore's
-``standard`` retry mode with exponential backoff and a bounded number of attempts; a body
-cut short while streaming is retried here the same way. What still fails fails the cycle.
+Throttling and transient errors (5xx, ``SlowDown``, resets, timeouts) are retried by botocore's
+``standard`` retry mode with a bounded number of attempts; a body cut short is re-requested
+the same way. What concerns one object only (a 4xx, a body over the 1 MiB limit) refuses that
+object; what concerns every object fails the cycle.
 
-Network calls run in daemon threads (:func:`interruptible`) while the main thread waits on
-the stop event, so SIGTERM ends the process at once even in the middle of a slow request:
-nothing is written to disk before every request of the cycle has completed.
+Network calls run in daemon threads (:func:`interruptible`, :func:`~..s3_client.run_pool`)
+while the main thread waits on the stop event, so SIGTERM ends the process at once even in the
+middle of a slow request: nothing is written to disk before every request of the cycle has
+completed.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from airflow_bundles_ext.errors import BundlesExtError, S3SourceError
+from airflow_bundles_ext.core.bundle_config import MAX_FILE_BYTES
+from airflow_bundles_ext.errors import S3RequestError, SyncInterrupted
+from airflow_bundles_ext.s3_client import Listed, S3Objects, run_pool
 from airflow_bundles_ext.sidecar.config import SyncConfig
-from airflow_bundles_ext.sidecar.plan import Fetched, RemoteObject, Target
+from airflow_bundles_ext.sidecar.plan import Download, Target
 
 T = TypeVar("T")
 
 FETCH_WORKERS = 8
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 15
-_GONE = ("NoSuchKey", "404")
-
-
-class SyncInterrupted(BundlesExtError):
-    """SIGTERM/SIGINT arrived while the cycle waited on S3; nothing was changed on disk."""
 
 
 def make_client(config: SyncConfig) -> Any:
@@ -55,89 +52,26 @@ def make_client(config: SyncConfig) -> Any:
     )
 
 
-def list_objects(client: Any, bucket: str, prefix: str) -> list[RemoteObject]:
+def list_objects(objects: S3Objects, prefix: str) -> list[Listed]:
     """Every object under ``prefix``, all pages; raises unless the listing is complete."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    return list(objects.list(prefix))
 
-    found: list[RemoteObject] = []
+
+def download(objects: S3Objects, target: Target) -> Download:
+    """GET one bundle file. Vanished: ``body=None``; an error of this object only: refused."""
     try:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                found.append(RemoteObject(item["Key"], item["ETag"].strip('"'), int(item["Size"])))
-    except ClientError as exc:
-        raise S3SourceError(
-            f"listing failed: s3://{bucket}/{prefix}: {_describe(exc)}; "
-            "check BUNDLE_BUCKET, BUNDLE_PREFIX and s3:ListBucket permission"
-        ) from exc
-    except BotoCoreError as exc:
-        raise S3SourceError(f"listing failed: s3://{bucket}/{prefix}: {exc}; retrying next cycle") from exc
-    return found
+        body, etag = objects.get_bytes(target.key, limit=MAX_FILE_BYTES)
+    except S3RequestError as exc:
+        if exc.gone:
+            return Download(target, None, target.etag)
+        if exc.object_only:
+            return Download(target, None, target.etag, refused=f"download refused: {exc.code}: {exc}")
+        raise
+    return Download(target, body, etag)
 
 
-def get_object(client: Any, bucket: str, target: Target, attempts: int) -> Fetched:
-    """GET one object. A vanished object gives ``body=None``; other failures raise."""
-    from botocore.exceptions import BotoCoreError, ClientError, IncompleteReadError, ResponseStreamingError
-
-    for attempt in range(1, attempts + 1):
-        try:
-            resp = client.get_object(Bucket=bucket, Key=target.key)
-            body = resp["Body"].read()
-            return Fetched(target, body, resp["ETag"].strip('"'))
-        except ClientError as exc:
-            if _code(exc) in _GONE:
-                return Fetched(target, None, target.etag)
-            if _status(exc) == 403:
-                # One object we may not read (another team's KMS key, a deny policy) must not
-                # stop every other bundle from syncing: refuse it, keep its previous copy.
-                return Fetched(target, None, target.etag, refused=f"download refused: {_describe(exc)}")
-            raise S3SourceError(
-                f"download failed: s3://{bucket}/{target.key}: {_describe(exc)}; retrying next cycle"
-            ) from exc
-        except (IncompleteReadError, ResponseStreamingError) as exc:
-            if attempt == attempts:
-                raise S3SourceError(
-                    f"download failed: s3://{bucket}/{target.key}: body cut short {attempts} times: {exc}"
-                ) from exc
-            time.sleep(min(0.2 * 2**attempt, 5.0))
-        except BotoCoreError as exc:
-            raise S3SourceError(f"download failed: s3://{bucket}/{target.key}: {exc}") from exc
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def fetch_all(client: Any, bucket: str, targets: Sequence[Target], attempts: int) -> list[Fetched]:
-    """GET every target with a small pool of daemon threads; the first failure fails all."""
-    if not targets:
-        return []
-    work: queue.Queue[Target] = queue.Queue()
-    for target in targets:
-        work.put(target)
-    results: list[Fetched] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        while not errors:
-            try:
-                target = work.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                fetched = get_object(client, bucket, target, attempts)
-            except BaseException as exc:
-                with lock:
-                    errors.append(exc)
-                return
-            with lock:
-                results.append(fetched)
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(FETCH_WORKERS, len(targets)))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return sorted(results, key=lambda f: f.target.name)
+def download_all(objects: S3Objects, targets: Sequence[Target], stop: threading.Event) -> list[Download]:
+    return run_pool(lambda t: download(objects, t), targets, workers=FETCH_WORKERS, stop=stop)
 
 
 def interruptible(fn: Callable[[], T], stop: threading.Event, what: str) -> T:
@@ -163,20 +97,3 @@ def interruptible(fn: Callable[[], T], stop: threading.Event, what: str) -> T:
     if "error" in box:
         raise box["error"]
     return box["value"]  # type: ignore[no-any-return]
-
-
-def _code(exc: Any) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _status(exc: Any) -> int | None:
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return int(status) if status else None
-
-
-def _describe(exc: Any) -> str:
-    """``"<Code> <Message> (HTTP <status>)"`` of a ClientError; never includes credentials."""
-    message = exc.response.get("Error", {}).get("Message", "")
-    status = _status(exc)
-    text = " ".join(part for part in (_code(exc), message) if part) or "error"
-    return f"{text} (HTTP {status})" if status else text

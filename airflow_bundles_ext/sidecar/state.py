@@ -15,9 +15,8 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
 
 from airflow_bundles_ext.core.bundle_config import is_config_file_name
 from airflow_bundles_ext.errors import PublishError
@@ -36,17 +35,26 @@ class FileRecord:
     md5: str
     size: int
     mtime_ns: int
-    bundle_name: str | None
+
+
+_RECORD_FIELDS = frozenset(f.name for f in fields(FileRecord))
 
 
 def load_records(directory: Path, source: str) -> dict[str, FileRecord]:
-    """Records of the last cycle; empty when missing, unreadable or for another source."""
+    """Records of the last cycle; empty when missing, unreadable or for another source.
+
+    A lost record only costs a hash (and perhaps a GET), never a wrong write: a missing or
+    foreign state file is read as empty.
+    """
     try:
         data = json.loads((directory / STATE_FILE).read_bytes())
         if data.get("version") != _STATE_VERSION or data.get("source") != source:
             return {}
-        return {name: FileRecord(**fields) for name, fields in data["files"].items()}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {
+            name: FileRecord(**{k: v for k, v in record.items() if k in _RECORD_FIELDS})
+            for name, record in data["files"].items()
+        }
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return {}
 
 
@@ -69,17 +77,17 @@ def scan(directory: Path, records: Mapping[str, FileRecord]) -> dict[str, LocalF
             st = entry.stat(follow_symlinks=False)
             rec = records.get(entry.name)
             if rec is not None and (rec.size, rec.mtime_ns) == (st.st_size, st.st_mtime_ns):
-                found[entry.name] = LocalFile(entry.name, rec.md5, rec.etag, rec.bundle_name)
+                found[entry.name] = LocalFile(entry.name, rec.md5, rec.size, rec.etag)
                 continue
             with contextlib.suppress(FileNotFoundError):
                 data = Path(entry.path).read_bytes()
-                found[entry.name] = LocalFile(entry.name, md5_hex(data), None, _bundle_name(data))
+                found[entry.name] = LocalFile(entry.name, md5_hex(data), len(data))
     return found
 
 
-def record_for(path: Path, etag: str, md5: str, bundle_name: str | None) -> FileRecord:
+def record_for(path: Path, etag: str, md5: str) -> FileRecord:
     st = path.stat()
-    return FileRecord(etag=etag, md5=md5, size=st.st_size, mtime_ns=st.st_mtime_ns, bundle_name=bundle_name)
+    return FileRecord(etag=etag, md5=md5, size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
 def write_file(path: Path, data: bytes) -> None:
@@ -111,13 +119,3 @@ def _write(path: Path, data: bytes) -> None:
         atomic_write(path, data)
     except OSError as exc:
         raise PublishError(f"cannot write {path}: {exc}; check the volume is writable and not full") from exc
-
-
-def _bundle_name(data: bytes) -> str | None:
-    """The ``name`` of a local file, leniently: it only feeds the duplicate-name check."""
-    try:
-        parsed: Any = json.loads(data)
-    except ValueError:
-        return None
-    name = parsed.get("name") if isinstance(parsed, dict) else None
-    return name if isinstance(name, str) else None

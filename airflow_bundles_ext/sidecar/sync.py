@@ -20,11 +20,13 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_bundles_ext.errors import SyncInterrupted
+from airflow_bundles_ext.s3_client import S3Objects
 from airflow_bundles_ext.sidecar import state
 from airflow_bundles_ext.sidecar.config import SyncConfig
 from airflow_bundles_ext.sidecar.log import get_logger
 from airflow_bundles_ext.sidecar.plan import Accepted, LocalFile, Plan, Rejection, plan_cycle, review
-from airflow_bundles_ext.sidecar.s3 import SyncInterrupted, fetch_all, interruptible, list_objects
+from airflow_bundles_ext.sidecar.s3 import download_all, interruptible, list_objects
 
 
 @dataclass(frozen=True)
@@ -46,14 +48,16 @@ class Syncer:
 
     def __init__(self, config: SyncConfig, client: Any, stop: threading.Event | None = None) -> None:
         self.config = config
-        self.client = client
+        self.objects = S3Objects(client, config.bucket, max_attempts=config.max_attempts)
         self.stop = stop or threading.Event()
         self.log = get_logger(__name__).bind(source=config.source)
         self._remembered: dict[str, Rejection] = {}
         self._reported: set[tuple[str, str, str]] = set()
+        self.policy = config.policy_source()
 
     def prepare(self) -> None:
-        """Create the directory and remove temp files a killed predecessor left."""
+        """Check the tenancy policy, create the directory, remove temp files a killed predecessor left."""
+        self.policy.current()
         self.config.path.mkdir(parents=True, exist_ok=True)
         for path in state.sweep_debris(self.config.path):
             self.log.info("debris removed", path=str(path))
@@ -62,9 +66,8 @@ class Syncer:
         """One cycle. Raises :class:`BundlesExtError` (nothing changed on disk) or
         :class:`SyncInterrupted` when a stop signal arrives while waiting on S3."""
         cfg = self.config
-        listing = interruptible(
-            lambda: list_objects(self.client, cfg.bucket, cfg.prefix), self.stop, "listing"
-        )
+        policy = self.policy.current()  # one stat; a policy that became invalid fails the cycle
+        listing = interruptible(lambda: list_objects(self.objects, cfg.prefix), self.stop, "listing")
         records = state.load_records(cfg.path, cfg.source)
         local = state.scan(cfg.path, records)
         plan = plan_cycle(
@@ -76,9 +79,9 @@ class Syncer:
             source=cfg.source,
         )
         fetched = interruptible(
-            lambda: fetch_all(self.client, cfg.bucket, plan.fetch, cfg.max_attempts), self.stop, "download"
+            lambda: download_all(self.objects, plan.fetch, self.stop), self.stop, "download"
         )
-        accepted, refused = review(fetched, local, plan, bucket=cfg.bucket, allowlist=cfg.allowlist)
+        accepted, refused = review(fetched, local, bucket=cfg.bucket, policy=policy)
         rejected = (*plan.rejected, *refused)
         self._report(rejected)
         written = self._apply(plan, local, records, accepted)
@@ -106,9 +109,7 @@ class Syncer:
         for target in plan.in_step:
             if target.name not in kept or kept[target.name].etag != target.etag:
                 found = local[target.name]  # in step by content: adopt the ETag, no GET
-                kept[target.name] = state.record_for(
-                    directory / target.name, target.etag, found.md5, found.bundle_name
-                )
+                kept[target.name] = state.record_for(directory / target.name, target.etag, found.md5)
         written: list[str] = []
         for item in accepted:
             if self.stop.is_set():
@@ -118,10 +119,8 @@ class Syncer:
             if item.changed:
                 state.write_file(path, item.body)
                 written.append(item.target.name)
-                self.log.info(
-                    "file written", file=item.target.name, key=item.target.key, bundle=item.bundle_name
-                )
-            kept[item.target.name] = state.record_for(path, item.target.etag, item.md5, item.bundle_name)
+                self.log.info("file written", file=item.target.name, key=item.target.key)
+            kept[item.target.name] = state.record_for(path, item.target.etag, item.md5)
         for name in plan.delete:
             state.delete_file(directory / name)
             kept.pop(name, None)

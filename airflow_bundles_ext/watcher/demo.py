@@ -14,11 +14,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from airflow_bundles_ext.core.bundle_config import Allowlist, parse_bundle_entry
+from airflow_bundles_ext.core.bundle_config import parse_bundle_entry
 from airflow_bundles_ext.publish import atomic_write
 
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
-_ANY = Allowlist(("*",))
 
 
 def activation_env(directory: str | Path, *, state_path: str | Path | None = None) -> dict[str, str]:
@@ -39,7 +38,7 @@ def write_bundle_file(
 ) -> Path:
     """Write ``<directory>/<name>.json`` atomically; the entry is checked like the watcher does."""
     entry = {"name": name, "classpath": classpath, "kwargs": kwargs or {}}
-    parse_bundle_entry(entry, source=file_name or f"{name}.json", allowlist=_ANY)
+    parse_bundle_entry(entry, source=file_name or f"{name}.json")
     path = Path(directory) / (file_name or f"{name}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps(entry, indent=2).encode())

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from airflow_bundles_ext.core.bundle_config import Allowlist
+from airflow_bundles_ext.policy_source import PolicySource
 
 SECTION = "bundles_ext"
 
@@ -34,10 +35,14 @@ def storage_root() -> Path:
 
 @dataclass(frozen=True)
 class WatcherOptions:
-    """``state_id`` (``[bundles_ext] config_state_id``) tells deployments apart in a shared state root."""
+    """``state_id`` (``[bundles_ext] config_state_id``) tells deployments apart in a shared state root.
+
+    ``policy_path`` is ``[bundles_ext] tenancy_policy`` (empty: the built-in default policy).
+    """
 
     directory: Path
     allowlist: Allowlist
+    policy_path: str
     state_root: Path
     state_id: str
     grace_period: float
@@ -53,8 +58,12 @@ class WatcherOptions:
         return cls(
             directory=Path(directory or configured_directory()),
             allowlist=Allowlist.parse(conf.get(SECTION, "allowed_classpaths", fallback="")),
+            policy_path=(conf.get(SECTION, "tenancy_policy", fallback="") or "").strip(),
             state_root=Path(state) if state.strip() else root / "_bundles_ext" / "config_state",
             state_id=(conf.get(SECTION, "config_state_id", fallback="") or "").strip(),
             grace_period=conf.getfloat(SECTION, "removed_bundle_grace_period", fallback=3600.0),
             storage_root=root,
         )
+
+    def policy_source(self) -> PolicySource:
+        return PolicySource(self.policy_path or None, self.allowlist)

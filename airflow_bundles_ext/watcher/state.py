@@ -35,13 +35,11 @@ from typing import Any
 
 import structlog
 
-from airflow_bundles_ext.core.bundle_config import Allowlist, BundleSpec, parse_bundle_entry
+from airflow_bundles_ext.core.bundle_config import BundleSpec, parse_bundle_entry
 from airflow_bundles_ext.errors import BundleConfigError
 from airflow_bundles_ext.publish import atomic_write
 
 log = structlog.get_logger(__name__)
-
-_ALLOW_ANY = Allowlist(("*",))
 
 
 def state_dir_for(state_root: Path, directory: Path, state_id: str = "") -> Path:
@@ -107,10 +105,10 @@ class LastGoodStore:
         files = _read_json(self.path).get("files", {})
         specs: dict[str, BundleSpec] = {}
         for file, entry in files.items() if isinstance(files, dict) else ():
-            # The classpath was allow-listed when it was saved; the allow-list is applied again
-            # when the spec is used, so any classpath is accepted when reading the state back.
+            # Admitted by the tenancy policy when it was saved; the current policy is applied
+            # again when the spec is used (``usable``), so only the shape is checked here.
             with contextlib.suppress(BundleConfigError):
-                specs[file] = parse_bundle_entry(entry, source=file, allowlist=_ALLOW_ANY)
+                specs[file] = parse_bundle_entry(entry, source=file)
         self._saved = {f: s.as_config_entry() for f, s in specs.items()}
         return specs
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import structlog
 
-from airflow_bundles_ext.core.bundle_config import MAX_FILE_BYTES, Allowlist, BundleSpec, parse_bundle_file
+from airflow_bundles_ext.core.bundle_config import MAX_FILE_BYTES, BundleSpec, parse_bundle_file
 from airflow_bundles_ext.core.configdir import (
     DirSnapshot,
     FileError,
@@ -41,7 +41,10 @@ from airflow_bundles_ext.core.configdir import (
     Resolution,
     reconcile,
 )
-from airflow_bundles_ext.errors import BundleConfigError, BundlesExtError
+from airflow_bundles_ext.core.tenancy import TenancyPolicy
+from airflow_bundles_ext.core.text import printable
+from airflow_bundles_ext.errors import BundleConfigError, CheckUnavailable, PolicyError
+from airflow_bundles_ext.policy_source import PolicySource
 from airflow_bundles_ext.watcher.state import LastGoodStore
 
 log = structlog.get_logger(__name__)
@@ -58,10 +61,6 @@ RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 60.0
 
 
-class CheckUnavailable(BundlesExtError):
-    """A check of a bundle file could not be completed (not: the file is invalid); retried."""
-
-
 @dataclass(frozen=True)
 class _Retry:
     due: float
@@ -75,7 +74,7 @@ class ConfigDirView:
         self,
         directory: Path,
         *,
-        allowlist: Allowlist,
+        policy: PolicySource,
         last_good: LastGoodStore,
         check: Check | None = None,
         usable: Usable | None = None,
@@ -86,7 +85,9 @@ class ConfigDirView:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.directory = Path(directory)
-        self.allowlist = allowlist
+        self.policy = policy
+        self._policy_in_force: TenancyPolicy | None = None
+        self._policy_error: str | None = None
         self._store = last_good
         self._check = check
         self._usable = usable
@@ -116,10 +117,38 @@ class ConfigDirView:
         with self._lock:
             static = frozenset(static_names)
             reloaded = self._reload_last_good()
-            if self._refresh() or reloaded or self._resolution is None or static != self._static:
+            policy = self._current_policy()
+            changed = self._refresh(policy) if policy is not None else self._policy_unavailable()
+            if changed or reloaded or self._resolution is None or static != self._static:
                 self._reconcile(static)
             assert self._resolution is not None
             return self._resolution
+
+    def _current_policy(self) -> TenancyPolicy | None:
+        """The tenancy policy; a new one means every file is admitted again. ``None``: unusable."""
+        try:
+            policy = self.policy.current()
+        except PolicyError as exc:
+            if self._policy_error != str(exc):
+                log.error("tenancy policy unusable; bundles stay as they were", error=str(exc))
+                self._policy_error = str(exc)
+            return None
+        if self._policy_error is not None:
+            log.info("tenancy policy usable again", policy=policy.source)
+            self._policy_error = None
+        if policy is not self._policy_in_force:
+            if self._policy_in_force is not None:
+                log.info("tenancy policy changed; every bundle file is checked again", policy=policy.source)
+            self._policy_in_force = policy
+            self._snapshot, self._parsed, self._retry = None, {}, {}
+        return policy
+
+    def _policy_unavailable(self) -> bool:
+        """Like an unreadable directory: what is in force stays; at a cold start, the last good."""
+        if self._snapshot is not None or self._parsed:
+            return False
+        self._parsed = {f: FileError(f, f"{f}: {self._policy_error}") for f in self._last_good}
+        return bool(self._parsed)
 
     def become_writer(self, check: Check) -> None:
         """Make this view the one that saves ``last_good.json`` (the DAG processor), with ``check``.
@@ -133,6 +162,10 @@ class ConfigDirView:
                 self._snapshot = None
                 self._parsed = {}
                 self._retry = {}
+
+    @property
+    def last_resolution(self) -> Resolution | None:
+        return self._resolution
 
     @property
     def snapshot(self) -> DirSnapshot | None:
@@ -150,7 +183,7 @@ class ConfigDirView:
         self._last_good = specs
         return True
 
-    def _refresh(self) -> bool:
+    def _refresh(self, policy: TenancyPolicy) -> bool:
         """Take a snapshot and read what changed; return whether any parse result changed."""
         try:
             snap = DirSnapshot.take(str(self.directory), listdir=self._listdir, stat=self._stat)
@@ -164,7 +197,6 @@ class ConfigDirView:
         present = snap.names
         due = {f for f, r in self._retry.items() if r.due <= now and f in snap.files}
         to_read = (diff.to_read | due) & present
-        self._snapshot = snap
         changed = False
         for file in set(self._parsed) - present:
             del self._parsed[file]
@@ -174,13 +206,15 @@ class ConfigDirView:
         for file in sorted(to_read):
             if file in snap.errors:
                 result: ParseResult = FileError(
-                    file, f"invalid bundle config {file}: cannot stat: {snap.errors[file]}; retrying"
+                    file,
+                    f"invalid bundle config {printable(file)}: cannot stat: {snap.errors[file]}; retrying",
                 )
             else:
-                result = self._read(file, snap.files[file], now)
+                result = self._read(file, snap.files[file], now, policy)
             if self._parsed.get(file) != result:
                 self._parsed[file] = result
                 changed = True
+        self._snapshot = snap  # only now: a read that went wrong is read again next time
         return changed
 
     def _directory_unavailable(self, exc: OSError) -> bool:
@@ -198,7 +232,7 @@ class ConfigDirView:
         self._parsed = {f: FileError(f, f"{f}: {message}") for f in self._last_good}
         return bool(self._parsed)
 
-    def _read(self, file: str, fstat: FileStat, now: float) -> ParseResult:
+    def _read(self, file: str, fstat: FileStat, now: float, policy: TenancyPolicy) -> ParseResult:
         previous = self._retry.pop(file, None)
         path = self.directory / file
         self.reads += 1
@@ -212,19 +246,27 @@ class ConfigDirView:
                 )
             self._check_inside(path, file)
             raw = self._read_bytes(path)
-            spec = parse_bundle_file(raw, source=file, allowlist=self.allowlist)
+            spec = parse_bundle_file(raw, file=file, policy=policy)
             if self._check is not None:
                 self._check(spec, self._last_good.get(file) == spec)
             return spec
         except BundleConfigError as exc:
             return FileError(file, str(exc))
-        except (OSError, CheckUnavailable) as exc:
+        except Exception as exc:  # OSError, CheckUnavailable, or a check that broke: this file only
             # May be transient (EIO, NFS, a secrets backend outage): keep the last good
             # definition and try again later, backing off while it keeps failing.
-            delay = min(previous.delay * 2, RETRY_MAX_S) if previous else RETRY_FIRST_S
-            self._retry[file] = _Retry(due=now + delay, delay=delay)
-            what = "cannot read" if isinstance(exc, OSError) else "cannot check"
-            return FileError(file, f"invalid bundle config {file}: {what}: {exc}; retrying")
+            return self._retry_later(file, exc, previous, now)
+
+    def _retry_later(self, file: str, exc: Exception, previous: _Retry | None, now: float) -> FileError:
+        delay = min(previous.delay * 2, RETRY_MAX_S) if previous else RETRY_FIRST_S
+        self._retry[file] = _Retry(due=now + delay, delay=delay)
+        if isinstance(exc, OSError):
+            what = "cannot read"
+        elif isinstance(exc, CheckUnavailable):
+            what = "cannot check"
+        else:
+            what = f"check failed unexpectedly ({type(exc).__name__})"
+        return FileError(file, f"invalid bundle config {printable(file)}: {what}: {exc}; retrying")
 
     def _check_inside(self, path: Path, file: str) -> None:
         real = os.path.realpath(path)
@@ -243,7 +285,7 @@ class ConfigDirView:
         self._report(previous, resolution)
         self._static = static
         self._resolution = resolution
-        if self._unavailable is None:
+        if self._unavailable is None and self._policy_error is None:
             # Every view remembers what it saw (a process without the shared state still keeps
             # a bundle whose file breaks later); only the writer saves it.
             self._last_good = dict(resolution.last_good)

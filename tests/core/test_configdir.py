@@ -122,32 +122,24 @@ def test_static_list_wins_over_a_file_with_the_same_name():
     assert "dag_bundle_config_list" in res.errors["a.json"].message
 
 
-def test_duplicate_name_at_cold_start_goes_to_the_first_file_name():
-    res = reconcile({"b.json": spec("x", "b.json", "/b"), "a.json": spec("x", "a.json", "/a")}, {})
-    assert res.bundles["x"].source == "a.json"
-    assert "already defined by a.json" in res.errors["b.json"].message
-    assert "b.json" not in res.last_good
+def test_a_fresh_file_wins_over_a_stale_last_good_claiming_its_name():
+    # A last good definition saved before names had to equal file stems must not block the file
+    # that now owns the name (attack: team-a.json claiming team-b, then turning invalid).
+    stale = {"team-a.json": spec("team-b", "team-a.json", "/evil")}
+    parsed = {"team-a.json": FileError("team-a.json", "bad"), "team-b.json": spec("team-b", "team-b.json")}
+    res = reconcile(parsed, stale)
+    assert res.bundles["team-b"].source == "team-b.json"
 
 
-def test_duplicate_name_stays_with_the_file_already_in_force():
-    in_force = {"b.json": spec("x", "b.json", "/b")}
-    res = reconcile({"a.json": spec("x", "a.json", "/a"), "b.json": spec("x", "b.json", "/b")}, in_force)
-    assert res.bundles["x"].source == "b.json"
-    assert "already defined by b.json" in res.errors["a.json"].message
-
-
-def test_new_file_cannot_take_the_name_of_a_file_that_turned_invalid():
-    in_force = {"a.json": spec("x", "a.json", "/a")}
-    res = reconcile({"a.json": FileError("a.json", "bad"), "b.json": spec("x", "b.json", "/b")}, in_force)
-    assert res.bundles["x"] == in_force["a.json"]
-    assert "b.json" in res.errors
-
-
-def test_renamed_bundle_in_a_duplicate_contest_falls_back_to_its_last_good_name():
-    last = {"a.json": spec("x", "a.json"), "b.json": spec("y", "b.json")}
-    res = reconcile({"a.json": spec("x", "a.json"), "b.json": spec("x", "b.json")}, last)
-    assert res.bundles["x"].source == "a.json"
-    assert res.bundles["y"] == last["b.json"]
+def test_an_unusable_last_good_definition_stands_in_for_nothing_and_says_why():
+    last = {"a.json": spec("a", "a.json")}
+    res = reconcile({"a.json": FileError("a.json", "a.json: bad")}, last, usable=lambda s: "policy narrowed")
+    assert res.bundles == {}
+    assert (
+        res.errors["a.json"].message
+        == "a.json: bad; its last good definition cannot stand in: policy narrowed"
+    )
+    assert res.last_good == last  # kept on record: a wider policy brings it back
 
 
 @pytest.mark.parametrize("moved", [True, False])

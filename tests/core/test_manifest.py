@@ -5,7 +5,7 @@ import json
 import pytest
 
 from airflow_bundles_ext.core import manifest as mf
-from airflow_bundles_ext.errors import UnsafePathError
+from airflow_bundles_ext.errors import ManifestError, UnsafePathError
 
 
 def m(*entries: tuple[str, str, int] | tuple[str, str, int, str | None]) -> mf.Manifest:
@@ -121,7 +121,7 @@ def test_dumps_loads_round_trip_keeps_entries_and_location():
 def test_loads_refuses_a_manifest_whose_content_does_not_match_its_version():
     payload = json.loads(mf.dumps(m(("a.py", "e1", 1)), bucket="b", prefix=""))
     payload["entries"][0]["etag"] = "tampered"
-    with pytest.raises(ValueError, match="content hashes to"):
+    with pytest.raises(ManifestError, match="content hashes to"):
         mf.loads(json.dumps(payload).encode(), source="s3://b/m.json")
 
 
@@ -130,5 +130,5 @@ def test_loads_refuses_a_manifest_whose_content_does_not_match_its_version():
     [b"not json", b"{}", b'{"format": 1, "entries": [{"path": "../x", "etag": "e", "size": 1}]}'],
 )
 def test_loads_refuses_garbage_naming_the_source(data):
-    with pytest.raises(ValueError, match="s3://b/m.json"):
+    with pytest.raises(ManifestError, match="s3://b/m.json"):
         mf.loads(data, source="s3://b/m.json")

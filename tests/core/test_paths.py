@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from pathlib import PurePosixPath
-
 import pytest
 
-from airflow_bundles_ext.core.paths import check_segment, file_dir_collisions, safe_relative_path
+from airflow_bundles_ext.core.paths import check_segment, safe_relative_path
 from airflow_bundles_ext.errors import UnsafePathError
 
 
@@ -30,9 +28,3 @@ def test_check_segment_accepts_path_safe_names(name):
 def test_check_segment_refuses_unsafe_names(name):
     with pytest.raises(UnsafePathError, match="bundle name"):
         check_segment(name, what="bundle name")
-
-
-def test_file_dir_collisions_finds_a_key_that_is_both_file_and_directory():
-    paths = [PurePosixPath(p) for p in ["a/b", "a/b/c.py", "a/d.py", "x"]]
-    assert file_dir_collisions(paths) == [(PurePosixPath("a/b"), PurePosixPath("a/b/c.py"))]
-    assert file_dir_collisions([PurePosixPath("a/b.py"), PurePosixPath("a/c.py")]) == []

@@ -1,11 +1,10 @@
-"""A smart-HTTP git server on 127.0.0.1: ``git http-backend`` behind a small threaded Python
-server, started and stopped by the test.
+"""A smart-HTTP git server on 127.0.0.1 that requires credentials: ``git http-backend`` behind
+a small threaded Python server, started and stopped by the test.
 
 - Basic auth: every request needs ``username``/``password``, else 401 (what GitHub does for a
-  private repository). ``requests`` records (method, path, user, git command) per request.
-- Anonymous (``GitHttpServer.anonymous(root)``): no credentials asked for or accepted, like a
-  public repository; a request that sends an ``Authorization`` header is refused with 400, so
-  a test notices a client that leaks credentials to it.
+  private repository). ``requests`` records (method, path, user, git command) per request, and
+  ``authorizations`` every ``Authorization`` header received, valid or not (what a client sent).
+  With ``username=None`` the server is anonymous (a public repository): no credential is needed.
 - ``protocol_v2=False`` does not forward the ``Git-Protocol`` header, so the backend speaks
   protocol v0 and, without ``uploadpack.allowAnySHA1InWant``, refuses wants by SHA of commits
   that are not ref tips, like a strict server.
@@ -48,6 +47,7 @@ class GitHttpServer:
         self.hang = False
         self.fail_fetch_status: int | None = None
         self.requests: list[Request] = []
+        self.authorizations: list[str] = []
         self._stall_at: int | None = None
         self._fetches_seen = 0
         self._release = threading.Event()
@@ -58,12 +58,8 @@ class GitHttpServer:
 
     @classmethod
     def anonymous(cls, project_root: Path) -> GitHttpServer:
-        """A server for public repositories: no authentication."""
+        """A server for public repositories: no credential needed (``username=None``)."""
         return cls(project_root, username=None, password=None)
-
-    @property
-    def is_anonymous(self) -> bool:
-        return self.username is None
 
     @property
     def port(self) -> int:
@@ -103,6 +99,10 @@ class GitHttpServer:
     # --- per request -------------------------------------------------------------------------
 
     def _authorized_user(self, header: str | None) -> str | None:
+        if header:
+            self.authorizations.append(header)
+        if self.username is None:
+            return "anonymous"
         if not header or not header.startswith("Basic "):
             return None
         try:
@@ -164,11 +164,7 @@ def _handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
                 plain = gzip.decompress(body)
             command = _command_of(plain) if self.command == "POST" else None
             server.requests.append(Request(self.command, path, user, command))
-            if server.is_anonymous:
-                if self.headers.get("Authorization"):
-                    self._refuse(400)
-                    return
-            elif user is None:
+            if user is None:
                 self.send_response(401)
                 self.send_header("WWW-Authenticate", 'Basic realm="git"')
                 self.send_header("Content-Length", "0")
@@ -181,11 +177,6 @@ def _handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
                 return
             self._cgi(body, path, query, server._should_stall(command))
 
-        def _refuse(self, status: int) -> None:
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
         def _cgi(self, body: bytes, path: str, query: str, stall: bool) -> None:
             env = {
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -196,7 +187,7 @@ def _handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
                 "QUERY_STRING": query,
                 "CONTENT_TYPE": self.headers.get("Content-Type", ""),
                 "CONTENT_LENGTH": str(len(body)),
-                "REMOTE_USER": server.username or "",
+                "REMOTE_USER": server.username or "anonymous",
                 "REMOTE_ADDR": "127.0.0.1",
                 "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
                 "GIT_CONFIG_NOSYSTEM": "1",

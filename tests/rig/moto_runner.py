@@ -11,7 +11,7 @@ Control endpoints (not S3):
 - ``DELETE /_rig/faults``
 
 A fault rule: ``{"op": "GetObject", "key": "<regex on the object key>", "times": 1,
-"action": "status"|"reset"|"truncate"|"delay", "status": 503, "code": "SlowDown",
+"action": "status"|"reset"|"truncate"|"delay"|"inflate", "status": 503, "code": "SlowDown",
 "seconds": 1.0}``. ``op`` and ``key`` are optional filters; ``times`` (default 1, -1 for
 always) counts matching requests.
 """
@@ -150,6 +150,8 @@ class RigMiddleware:
                 time.sleep(float(fault.get("seconds", 1.0)))
             if action == "truncate":
                 return self._truncated(environ, start_response)
+            if action == "inflate":
+                return self._inflated(environ, start_response, int(fault.get("bytes", 64 * 1024 * 1024)))
         return self._counted(self.app(environ, start_response))
 
     def _counted(self, body_iter):
@@ -172,6 +174,27 @@ class RigMiddleware:
         start_response(captured["status"], captured["headers"])
         yield body[: max(1, len(body) // 2)]
         _reset_socket(environ)
+
+    def _inflated(self, environ, start_response, size: int):
+        """The real headers (ETag included) with a body of ``size`` bytes: listed small, served huge."""
+        captured: dict = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        for _ in self.app(environ, capture):
+            pass
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        start_response(captured["status"], [*headers, ("Content-Length", str(size))])
+        chunk = b" " * 65536
+        sent = 0
+        while sent < size:
+            part = chunk[: min(len(chunk), size - sent)]
+            with _lock:
+                _bytes["out"] += len(part)
+            yield part
+            sent += len(part)
 
     def _control(self, environ, start_response, method: str, path: str):
         if path == "/_rig/counts" and method == "GET":

@@ -19,6 +19,9 @@ from tests.rig.sidecar import Sidecar, run_sync, sidecar_env
 BUCKET = "bundle-config"
 PREFIX = "airflow/dag-bundles/"
 LOCAL_CLASSPATH = "airflow.dag_processing.bundles.local.LocalDagBundle"
+S3_CLASSPATH = "airflow_bundles_ext.bundles.s3.S3DagBundle"
+WITH_LOCAL = f"{S3_CLASSPATH},{LOCAL_CLASSPATH}"
+"""An allow-list that lets the platform's files use LocalDagBundle (the e2e test parses real DAGs)."""
 
 _BLOCKER = """
 import os
@@ -27,8 +30,12 @@ raise ImportError("the sidecar must not import airflow")
 """
 
 
-def bundle_json(name: str, path: str = "/dags", classpath: str = LOCAL_CLASSPATH) -> bytes:
-    return json.dumps({"name": name, "classpath": classpath, "kwargs": {"path": path}}, indent=1).encode()
+def bundle_json(name: str, path: str = "/dags", classpath: str = S3_CLASSPATH) -> bytes:
+    """A bundle file: our S3 bundle on prefix ``path`` (or, with ``LOCAL_CLASSPATH``, that local path)."""
+    kwargs = (
+        {"path": path} if classpath == LOCAL_CLASSPATH else {"bucket_name": "dags", "prefix": path.strip("/")}
+    )
+    return json.dumps({"name": name, "classpath": classpath, "kwargs": kwargs}, indent=1).encode()
 
 
 class SyncRig:

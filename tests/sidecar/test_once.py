@@ -44,7 +44,7 @@ def test_once_syncs_valid_files_only_and_reports_the_rest_in_the_health_file(rig
     assert set(reasons) == {PREFIX + "broken.json", PREFIX + "evil.json", PREFIX + "nested/team-d.json"}
     assert f"s3://bundle-config/{PREFIX}broken.json" in reasons[PREFIX + "broken.json"]
     assert "malformed JSON" in reasons[PREFIX + "broken.json"]
-    assert "allow-list" in reasons[PREFIX + "evil.json"]
+    assert "may not be used in a bundle file" in reasons[PREFIX + "evil.json"]
 
 
 def test_once_again_gets_nothing_and_rewrites_nothing_even_without_its_state_file(rig):

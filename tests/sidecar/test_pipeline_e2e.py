@@ -11,7 +11,7 @@ import pytest
 
 from airflow_bundles_ext.watcher.demo import activation_env
 from tests.rig.airflow_env import write_dag
-from tests.sidecar.conftest import bundle_json
+from tests.sidecar.conftest import LOCAL_CLASSPATH, WITH_LOCAL, bundle_json
 
 pytestmark = pytest.mark.e2e
 
@@ -24,12 +24,14 @@ def test_uploaded_bundle_json_reaches_the_processor_and_its_deletion_retires_the
     write_dag(dags, "team_a_pipeline")
     write_dag(other, "team_b_pipeline")
     rig.dir.mkdir()
-    env.extra_env.update(activation_env(rig.dir))
-    sidecar = rig.start(interval=0.5)
+    # The platform lets its files use LocalDagBundle here, so the processor parses real DAG files.
+    allow = {"AIRFLOW__BUNDLES_EXT__ALLOWED_CLASSPATHS": WITH_LOCAL}
+    env.extra_env.update({**activation_env(rig.dir), **allow})
+    sidecar = rig.start(interval=0.5, **allow)
     proc = start_processor(env)
 
-    rig.put("team-b.json", bundle_json("team-b", path=str(other)))
-    rig.put("team-a.json", bundle_json("team-a", path=str(dags)))  # what CI does
+    rig.put("team-b.json", bundle_json("team-b", path=str(other), classpath=LOCAL_CLASSPATH))
+    rig.put("team-a.json", bundle_json("team-a", path=str(dags), classpath=LOCAL_CLASSPATH))  # what CI does
     proc.wait_for(
         lambda: (
             "team_a_pipeline" in env.dags("team-a") and not env.dags("team-a")["team_a_pipeline"].is_stale

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_bundles_ext.watcher.demo import activation_env
+from airflow_bundles_ext.watcher.demo import LOCAL_BUNDLE, activation_env
 
 
 class StatsdSink:
@@ -80,6 +80,8 @@ def watch_dir(airflow_env) -> Path:
     directory = airflow_env.home / "bundle-conf"
     directory.mkdir()
     airflow_env.extra_env.update(activation_env(directory))
+    # These tests parse real DAG files through LocalDagBundle, which the platform must allow.
+    airflow_env.extra_env.setdefault("AIRFLOW__BUNDLES_EXT__ALLOWED_CLASSPATHS", LOCAL_BUNDLE)
     return directory
 
 

@@ -38,11 +38,24 @@ def _probe(tmp_path, **env):
 
 
 def test_without_the_option_nothing_is_installed_or_patched(tmp_path):
+    # The status writer follows the watcher unless it is switched on explicitly.
     assert _probe(tmp_path) == {
         "activate_imported": False,
         "finder": False,
         "bundles_patched": False,
         "processor_patched": False,
+        "cleanup_patched": False,
+        "bundles": [],
+    }
+
+
+def test_status_writer_alone_patches_only_the_processor(tmp_path):
+    # Switched on explicitly without the watched directory: DagBundlesManager stays stock.
+    assert _probe(tmp_path, AIRFLOW__BUNDLES_EXT__STATUS_WRITER="True") == {
+        "activate_imported": True,
+        "finder": True,
+        "bundles_patched": False,
+        "processor_patched": True,
         "cleanup_patched": False,
         "bundles": [],
     }
@@ -55,8 +68,8 @@ def test_env_var_alone_activates_through_the_policy_entry_point(tmp_path):
         json.dumps(
             {
                 "name": "x",
-                "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-                "kwargs": {"path": str(tmp_path)},
+                "classpath": "airflow_bundles_ext.bundles.s3.S3DagBundle",
+                "kwargs": {"bucket_name": "b", "prefix": "x"},
             }
         )
     )

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from airflow_bundles_ext.watcher.demo import write_bundle_file
+from airflow_bundles_ext.watcher.demo import LOCAL_BUNDLE, write_bundle_file
 
 pytestmark = pytest.mark.e2e
 
@@ -45,6 +45,7 @@ def test_local_settings_line_activates_and_dags_test_runs_directory_bundle_task(
         "import airflow_bundles_ext.activate  # noqa: F401\n"
     )
     assert "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_PATH" not in env.env()
+    env.extra_env["AIRFLOW__BUNDLES_EXT__ALLOWED_CLASSPATHS"] = LOCAL_BUNDLE  # the platform allows it
 
     proc = start_processor(env)
     write_bundle_file(watch_dir, "team-b", kwargs={"path": str(dags)})

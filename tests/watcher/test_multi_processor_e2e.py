@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_bundles_ext.watcher.demo import activation_env, remove_bundle_file, write_bundle_file
+from airflow_bundles_ext.watcher.demo import (
+    LOCAL_BUNDLE,
+    activation_env,
+    remove_bundle_file,
+    write_bundle_file,
+)
 from tests.rig.airflow_env import write_dag
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -27,6 +32,7 @@ def test_processors_with_different_directories_only_deactivate_their_own(
             dir_a if name.startswith("a") else dir_b, name, kwargs={"path": str(tmp_path / f"dags-{name}")}
         )
     env.set_bundles([])
+    env.extra_env["AIRFLOW__BUNDLES_EXT__ALLOWED_CLASSPATHS"] = LOCAL_BUNDLE  # the platform allows it
 
     proc_a = start_processor(env, log_name="proc-a.log", **activation_env(dir_a))
     proc_a.wait_for(lambda: {"dag_a1", "dag_a2"} <= set(env.dags()), timeout=120, what="A's DAGs")

@@ -12,12 +12,14 @@ import pytest
 from airflow_bundles_ext.core.bundle_config import Allowlist
 from airflow_bundles_ext.errors import BundleConfigError
 from airflow_bundles_ext.integration.bundles import process_check, processor_check, usable_check
+from airflow_bundles_ext.policy_source import PolicySource
 from airflow_bundles_ext.watcher.state import LastGoodStore
 from airflow_bundles_ext.watcher.view import ConfigDirView, _read_bytes
 from tests.watcher.bundles_for_tests import CLASSPATH
 
 LOCAL = "airflow.dag_processing.bundles.local.LocalDagBundle"
 ALLOW = Allowlist((LOCAL, "airflow_bundles_ext.no_such_module.*", CLASSPATH + "*"))
+POLICY = PolicySource(None, ALLOW)
 
 
 def entry(name="a", classpath=LOCAL, **kwargs):
@@ -47,7 +49,7 @@ class Clock:
         return self.now
 
 
-def make_view(conf_dir, tmp_path, *, writer=True, check=processor_check, **kw):
+def make_view(conf_dir, tmp_path, *, writer=True, check=processor_check, policy=POLICY, **kw):
     reads = []
 
     def read(path):
@@ -56,10 +58,10 @@ def make_view(conf_dir, tmp_path, *, writer=True, check=processor_check, **kw):
 
     view = ConfigDirView(
         conf_dir,
-        allowlist=ALLOW,
+        policy=policy,
         last_good=LastGoodStore(tmp_path / "state", writable=writer),
         check=check,
-        usable=usable_check(ALLOW),
+        usable=usable_check(policy),
         read=read,
         **kw,
     )
@@ -71,7 +73,7 @@ BAD_INPUTS = {
     "wrong type": (entry() | {"kwargs": ["x"]}, "key 'kwargs'"),
     "missing key": ({"name": "a", "classpath": LOCAL}, "missing required key(s) kwargs"),
     "unimportable classpath": (entry(classpath="airflow_bundles_ext.no_such_module.B"), "does not import"),
-    "disallowed classpath": (entry(classpath="subprocess.Popen"), "not on the allow-list"),
+    "disallowed classpath": (entry(classpath="subprocess.Popen"), "may not be used in a bundle file"),
     "constructor raises": (entry(path="/d", bogus=1), "constructor refused the kwargs"),
     "unsafe name": (entry(name="../etc"), "key 'name'"),
     "over 1 MiB": (b'{"name": "a"' + b" " * (1024 * 1024) + b"}", "over the 1048576 byte limit"),
@@ -167,7 +169,7 @@ def test_read_error_keeps_last_good_and_is_retried_with_backoff_without_reconcil
 
     clock = Clock()
     view = ConfigDirView(
-        conf_dir, allowlist=ALLOW, last_good=LastGoodStore(tmp_path / "s"), read=flaky, clock=clock
+        conf_dir, policy=POLICY, last_good=LastGoodStore(tmp_path / "s"), read=flaky, clock=clock
     )
     assert "cannot read" in view.resolve().errors["b.json"].message
     reads, reconciles = view.reads, view.reconciles
@@ -320,11 +322,11 @@ def test_last_good_whose_class_no_longer_imports_is_a_file_error(conf_dir, tmp_p
 
 
 def test_static_name_conflict_is_an_error_of_the_file(conf_dir, tmp_path):
-    put(conf_dir, "a.json", entry("shared"))
+    put(conf_dir, "shared.json", entry("shared"))
     view, _ = make_view(conf_dir, tmp_path)
     res = view.resolve(static_names={"shared"})
     assert res.bundles == {}
-    assert "dag_bundle_config_list, which wins" in res.errors["a.json"].message
+    assert "dag_bundle_config_list, which wins" in res.errors["shared.json"].message
 
 
 def test_a_reader_without_shared_state_keeps_what_it_saw_in_memory(conf_dir, tmp_path):
@@ -334,3 +336,45 @@ def test_a_reader_without_shared_state_keeps_what_it_saw_in_memory(conf_dir, tmp
     put(conf_dir, "a.json", b"{broken")
     assert reader.resolve().bundles == good
     assert not (tmp_path / "state" / "last_good.json").exists()
+
+
+def _policy_file(path, roots):
+    doc = {"default": {"classpaths": [LOCAL], "local_path_roots": roots}}
+    path.write_text(json.dumps(doc))
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+
+
+def test_a_narrowed_policy_takes_back_what_it_no_longer_grants_and_an_invalid_one_changes_nothing(
+    conf_dir, tmp_path
+):
+    policy_path = tmp_path / "policy.json"
+    _policy_file(policy_path, ["/dags"])
+    view, reads = make_view(conf_dir, tmp_path, policy=PolicySource(policy_path, ALLOW))
+    put(conf_dir, "a.json", entry())
+    put(conf_dir, "b.json", entry("b", path="/dags/b"))
+    assert set(view.resolve().bundles) == {"a", "b"}
+    before = len(reads)
+
+    policy_path.write_text("{not json")  # a broken policy: everything in force stays
+    res = view.resolve()
+    assert set(res.bundles) == {"a", "b"} and len(reads) == before
+
+    _policy_file(policy_path, ["/dags/b"])  # narrowed: a's path is no longer granted
+    res = view.resolve()
+    assert set(res.bundles) == {"b"}
+    assert "outside the granted roots /dags/b" in res.errors["a.json"].message
+    assert "last good definition cannot stand in" in res.errors["a.json"].message
+    assert len(reads) == before + 2  # every file is admitted again under the new policy
+
+
+def test_a_process_that_starts_with_an_invalid_policy_keeps_the_last_good_bundles(conf_dir, tmp_path):
+    policy_path = tmp_path / "policy.json"
+    _policy_file(policy_path, ["/dags"])
+    put(conf_dir, "a.json", entry())
+    writer, _ = make_view(conf_dir, tmp_path, policy=PolicySource(policy_path, ALLOW))
+    assert set(writer.resolve().bundles) == {"a"}
+
+    policy_path.write_text("[")
+    fresh, reads = make_view(conf_dir, tmp_path, writer=False, policy=PolicySource(policy_path, ALLOW))
+    assert set(fresh.resolve().bundles) == {"a"} and reads == []

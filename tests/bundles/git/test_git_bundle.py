@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import threading
-from pathlib import Path
 
 import pytest
 
 from airflow_bundles_ext.bundles.git import GitDagBundle
 from airflow_bundles_ext.errors import BundleConfigError, GitSourceError, UnsafePathError
 from tests.bundles.git.conftest import tree
-from tests.bundles.stale_cleanup import CleanupInProgress, race_cleanup
 from tests.rig.git import git
 
 
@@ -189,36 +186,6 @@ def test_submodules_inside_subdir_are_checked_out(bundle_storage, git_remote):
     assert tree(b.path)["common/helpers.py"] == "H = 2\n"
 
 
-def test_reader_never_sees_a_mixed_or_partial_tree(bundle_storage, git_remote):
-    remote = git_remote()
-    names = [f"dags/f{i}.py" for i in range(15)]
-    remote.commit(dict.fromkeys(names, "state 0\n"))
-    b = bundle(remote, subdir="dags")
-    b.initialize()
-    seen: list[set[str]] = []
-    stop = threading.Event()
-
-    def reader() -> None:
-        while not stop.is_set():
-            root = Path(os.path.realpath(b.path))  # resolve once, as a parse pass would
-            contents = [p.read_text() for p in sorted(root.iterdir())]
-            if len(contents) != len(names):
-                seen.append({"partial"})
-            seen.append(set(contents))
-
-    thread = threading.Thread(target=reader)
-    thread.start()
-    try:
-        for state in range(1, 8):
-            remote.commit(dict.fromkeys(names, f"state {state}\n"))
-            b.refresh()
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-    assert seen and all(len(s) == 1 and "partial" not in s for s in seen), "a reader saw a mix"
-    assert tree(b.path) == {n.split("/")[1]: "state 7\n" for n in names}
-
-
 def test_pinned_version_on_empty_root_fetches_just_that_commit(bundle_storage, git_remote):
     remote = git_remote()
     old = remote.commit({"dags/a.py": "old\n", "etl/big.bin": os.urandom(20_000)})
@@ -287,30 +254,6 @@ def test_store_with_interrupted_init_is_rebuilt(bundle_storage, git_remote):
     assert version(b) == sha
 
 
-def test_stale_version_cleanup_removes_old_versions_never_the_published(
-    bundle_storage, git_remote, monkeypatch
-):
-    from airflow.dag_processing.bundles.base import BundleUsageTrackingManager
-
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__STALE_BUNDLE_CLEANUP_MIN_VERSIONS", "0")
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__STALE_BUNDLE_CLEANUP_AGE_THRESHOLD", "0")
-    remote = git_remote()
-    first = remote.commit({"dags/a.py": "1\n"})
-    b = bundle(remote, subdir="dags")
-    b.initialize()
-    second = remote.commit({"dags/a.py": "2\n"})
-    b.refresh()
-    b.refresh()  # marks the published version in use again
-    other_process = bundle(remote, subdir="dags", version=first)  # a worker ran an old version
-    other_process.initialize()
-    BundleUsageTrackingManager()._remove_stale_bundle_versions_for_bundle(bundle_name="gb")
-    assert not (b.versions_dir / first).exists()
-    assert (version(b), tree(b.path)) == (second, {"a.py": "2\n"})
-    remote.reset_branch(first)  # back to a version whose tree was cleaned: rebuilt from the remote
-    b.refresh()
-    assert (version(b), tree(b.path)) == (first, {"a.py": "1\n"})
-
-
 def test_view_url_template_like_upstream(bundle_storage):
     b = GitDagBundle(name="v", tracking_ref="main", repo_url="git@github.com:org/repo.git", subdir="dags")
     assert b.view_url_template() == "https://github.com/org/repo/tree/{version}/dags"
@@ -330,48 +273,3 @@ def test_view_url_template_comes_from_the_connection_host(bundle_storage, monkey
     assert b.view_url_template() == "https://github.com/org/repo/tree/{version}/dags"
     missing = GitDagBundle(name="w", tracking_ref="main", git_conn_id="no_such_conn")
     assert missing.view_url_template() is None
-
-
-def test_pinned_initialize_marks_its_version_in_use(bundle_storage, git_remote):
-    remote = git_remote()
-    old = remote.commit({"dags/a.py": "old\n"})
-    remote.commit({"dags/a.py": "new\n"})
-    bundle(remote, subdir="dags", version=old).initialize()  # builds it
-    tracking = bundle_storage / "_tracking" / "gb" / old
-    assert tracking.is_file()
-    tracking.unlink()
-    bundle(remote, subdir="dags", version=old).initialize()  # already on disk
-    assert tracking.is_file()
-
-
-def test_a_task_using_the_published_version_does_not_expose_it_to_stale_cleanup(
-    bundle_storage, git_remote, monkeypatch
-):
-    """A task on this host locks and re-touches the tracking file; the processor's hold survives it."""
-    from airflow.dag_processing.bundles.base import BundleUsageTrackingManager, BundleVersionLock
-
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__STALE_BUNDLE_CLEANUP_MIN_VERSIONS", "0")
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__STALE_BUNDLE_CLEANUP_AGE_THRESHOLD", "0")
-    remote = git_remote()
-    sha = remote.commit({"dags/a.py": "1\n"})
-    processor_side = bundle(remote, subdir="dags")
-    processor_side.initialize()
-    task_side = bundle(remote, subdir="dags", version=sha)
-    with BundleVersionLock(bundle_name="gb", bundle_version=sha):
-        task_side.initialize()
-    BundleUsageTrackingManager()._remove_stale_bundle_versions_for_bundle(bundle_name="gb")
-    assert tree(processor_side.path) == {"a.py": "1\n"}
-
-
-def test_going_back_to_a_commit_that_stale_cleanup_is_removing_rebuilds_it(bundle_storage, git_remote):
-    """The refresh waits for the cleanup instead of publishing a tree that is being deleted."""
-    remote = git_remote()
-    first = remote.commit({"dags/a.py": "1\n", "dags/b.py": "b\n"})
-    b = bundle(remote, subdir="dags")
-    b.initialize()
-    remote.commit({"dags/a.py": "2\n"})
-    b.refresh()
-    remote.reset_branch(first)
-    cleanup = CleanupInProgress("gb", first, b.versions_dir / first)
-    race_cleanup(cleanup, b.refresh)
-    assert (version(b), tree(b.path)) == (first, {"a.py": "1\n", "b.py": "b\n"})

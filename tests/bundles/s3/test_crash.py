@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 
 import pytest
 
@@ -12,38 +11,6 @@ from tests.bundles.s3.conftest import start_bundle, tree, tree_digest
 from tests.rig.airflow_env import wait_for
 
 N = 200
-
-
-def test_reader_sees_the_old_or_the_new_tree_never_a_mix(bucket, make_bundle):
-    old = {f"d/{i:03}.py": f"old = {i}\n" for i in range(N)}
-    new = {f"d/{i:03}.py": f"new = {i}\n" for i in range(N)}
-    bucket.put(old)
-    bundle = make_bundle(max_workers=4)
-    bundle.initialize()
-    bucket.put(new)
-    seen: list[str] = []
-    errors: list[str] = []
-    stop = threading.Event()
-
-    def reader() -> None:
-        while not stop.is_set():
-            snapshot = tree(bundle.path)  # resolves `current` once, then reads every file
-            kinds = {data.split(b" ")[0] for data in snapshot.values()}
-            if len(snapshot) != N or len(kinds) != 1:
-                errors.append(f"{len(snapshot)} files, kinds {kinds}")
-            seen.append(kinds.pop().decode() if len(kinds) == 1 else "mixed")
-
-    thread = threading.Thread(target=reader)
-    thread.start()
-    try:
-        wait_for(lambda: seen, timeout=30, what="a first read")
-        bundle.refresh()
-        wait_for(lambda: seen[-1] == "new", timeout=30, what="a read of the new tree")
-    finally:
-        stop.set()
-        thread.join()
-    assert errors == []
-    assert seen[0] == "old"
 
 
 KILL_POINTS = {

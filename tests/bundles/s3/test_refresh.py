@@ -9,7 +9,6 @@ import pytest
 
 from airflow_bundles_ext.errors import EmptySourceRefusedError, UnsafePathError
 from tests.bundles.s3.conftest import tree
-from tests.bundles.stale_cleanup import CleanupInProgress, race_cleanup
 
 DAGS = {"a.py": "a = 1\n", "pkg/b.py": "b = 1\n", "pkg/deep/c.py": "c = 1\n"}
 
@@ -218,64 +217,3 @@ def test_unsafe_bundle_name_is_refused_before_anything_is_written(bundle_storage
     with pytest.raises(UnsafePathError, match="bundle name"):
         S3DagBundle(name="../../escape", bucket_name="b")
     assert list(bundle_storage.iterdir()) == [] and not (tmp_path / "escape").exists()
-
-
-def test_published_version_is_marked_in_use_for_stale_cleanup(bucket, make_bundle, bundle_storage):
-    bucket.put(DAGS)
-    bundle = make_bundle()
-    bundle.initialize()
-    version = bundle.get_current_version().version
-    assert (bundle_storage / "_tracking" / "s3dags" / version).is_file()
-
-
-def test_stale_cleanup_removes_old_versions_never_the_published(bucket, make_bundle, monkeypatch):
-    """Even with the most aggressive cleanup settings, the published tree survives."""
-    from airflow.dag_processing.bundles.base import BundleUsageTrackingManager
-
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__STALE_BUNDLE_CLEANUP_MIN_VERSIONS", "0")
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__STALE_BUNDLE_CLEANUP_AGE_THRESHOLD", "0")
-    bucket.put({"a.py": "1"})
-    bundle = make_bundle()
-    bundle.initialize()
-    first = bundle.get_current_version().version
-    bucket.put({"a.py": "2"})
-    bundle.refresh()
-    second = bundle.get_current_version().version
-    BundleUsageTrackingManager()._remove_stale_bundle_versions_for_bundle(bundle_name="s3dags")
-    assert not (bundle.versions_dir / first).exists()
-    assert (bundle.versions_dir / second).is_dir()
-    assert (bundle.path / "a.py").read_text() == "2"
-
-
-def test_a_task_using_the_published_version_does_not_expose_it_to_stale_cleanup(
-    bucket, make_bundle, monkeypatch
-):
-    """A task on this host locks and re-touches the tracking file; the processor's hold survives it."""
-    from airflow.dag_processing.bundles.base import BundleUsageTrackingManager, BundleVersionLock
-
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__STALE_BUNDLE_CLEANUP_MIN_VERSIONS", "0")
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__STALE_BUNDLE_CLEANUP_AGE_THRESHOLD", "0")
-    bucket.put({"a.py": "1"})
-    processor_side = make_bundle()
-    processor_side.initialize()
-    version = processor_side.get_current_version().version
-    task_side = make_bundle(version=version)
-    with BundleVersionLock(bundle_name="s3dags", bundle_version=version):
-        task_side.initialize()
-    BundleUsageTrackingManager()._remove_stale_bundle_versions_for_bundle(bundle_name="s3dags")
-    assert (processor_side.path / "a.py").read_text() == "1"
-
-
-def test_revert_to_a_version_that_stale_cleanup_is_removing_rebuilds_it(bucket, make_bundle):
-    """The refresh waits for the cleanup instead of publishing a tree that is being deleted."""
-    bucket.put({"a.py": "1\n", "b.py": "b\n"})
-    bundle = make_bundle()
-    bundle.initialize()
-    first = bundle.get_current_version().version
-    bucket.put({"a.py": "2\n"})
-    bundle.refresh()
-    bucket.put({"a.py": "1\n"})  # back to the first content, so to the first version
-    cleanup = CleanupInProgress("s3dags", first, bundle.versions_dir / first)
-    race_cleanup(cleanup, bundle.refresh)
-    assert bundle.get_current_version().version == first
-    assert tree(bundle.path) == {"a.py": b"1\n", "b.py": b"b\n"}

@@ -127,7 +127,7 @@ def _loop_cost_cases(work: Path, files: int, calls: int = 50) -> list[Case]:
     from airflow import settings
     from airflow.dag_processing.manager import DagFileProcessorManager
 
-    from airflow_bundles_ext.integration.bundles import new_view, process_check
+    from airflow_bundles_ext.integration.bundles import new_view, check_in_other_process
     from airflow_bundles_ext.integration.processor import watcher_of
     from airflow_bundles_ext.watcher import view as view_module
     from airflow_bundles_ext.watcher.demo import write_bundle_file
@@ -174,7 +174,7 @@ def _loop_cost_cases(work: Path, files: int, calls: int = 50) -> list[Case]:
         notes="ProcessorWatcher.check in a real DagFileProcessorManager, nothing changed",
     )
     constructed = _count_constructors()
-    fresh = new_view(WatcherOptions.load(str(conf)), check=process_check, report=False)
+    fresh = new_view(WatcherOptions.load(str(conf)), check=check_in_other_process, report=False)
     start = time.perf_counter()
     resolved = fresh.resolve()
     wall = time.perf_counter() - start

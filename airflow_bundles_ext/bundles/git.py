@@ -227,7 +227,7 @@ class GitDagBundle(VersionedTreeBundle):
         if self._auth is not None and _expiring(self._auth[1].expires_at):
             self.refresh_failed()
         if self._auth is None:
-            from airflow_bundles_ext.bundles.git_auth import resolve_auth
+            from airflow_bundles_ext.bundles.git_connection import resolve_auth
 
             where = f"bundle {self.name!r}"
             url, auth = resolve_auth(
@@ -246,7 +246,7 @@ class GitDagBundle(VersionedTreeBundle):
         if self._auth is not None:
             return self._auth[0]
         if self._view_repo_url is None:
-            from airflow_bundles_ext.bundles.git_auth import connection_repo_url
+            from airflow_bundles_ext.bundles.git_connection import connection_repo_url
 
             self._view_repo_url = (connection_repo_url(self.git_conn_id),)
         return self._view_repo_url[0]

@@ -18,7 +18,7 @@ LIST_COLUMNS = ("bundle", "source", "active", "version", "last_refreshed")
 
 
 def validate(args: Any) -> None:
-    from airflow_bundles_ext.integration.bundles import new_view, processor_check
+    from airflow_bundles_ext.integration.bundles import check_in_dag_processor, new_view
     from airflow_bundles_ext.watcher.options import WatcherOptions, configured_directory
 
     directory = args.dir or configured_directory()
@@ -33,7 +33,7 @@ def validate(args: Any) -> None:
     except PolicyError as exc:
         raise SystemExit(f"airflow bundles-ext validate: {exc}") from exc
     # The DAG processor's check (the constructor runs for every file); the state is read only.
-    view = new_view(options, check=processor_check, report=False)
+    view = new_view(options, check=check_in_dag_processor, report=False)
     resolution = view.resolve(static_bundle_names())
     if view.snapshot is None:
         raise SystemExit(f"airflow bundles-ext validate: cannot list {directory}")

@@ -206,7 +206,7 @@ def check_loadable(spec: BundleSpec, *, construct: bool = True) -> Any:
         ) from exc
 
 
-def processor_check(spec: BundleSpec, proven: bool) -> None:
+def check_in_dag_processor(spec: BundleSpec, proven: bool) -> None:
     """The DAG processor and the CLI: everything, the team's existence in the metadata DB included.
 
     A file that would make ``sync_bundles_to_db`` fail for every bundle (an unknown team) or
@@ -218,7 +218,7 @@ def processor_check(spec: BundleSpec, proven: bool) -> None:
     _preflight(spec, bundle)
 
 
-def process_check(spec: BundleSpec, proven: bool) -> None:
+def check_in_other_process(spec: BundleSpec, proven: bool) -> None:
     """Any other process (workers talk to no metadata DB): construct and preflight only a spec
     the DAG processor has not already proven.
 
@@ -289,7 +289,9 @@ def directory_view(directory: str | None = None) -> ConfigDirView | None:
     return shared_view(Path(chosen), lambda: new_view(WatcherOptions.load(chosen)))
 
 
-def new_view(options: WatcherOptions, *, check: Check = process_check, report: bool = True) -> ConfigDirView:
+def new_view(
+    options: WatcherOptions, *, check: Check = check_in_other_process, report: bool = True
+) -> ConfigDirView:
     """A view that does not write the state (the DAG processor makes its own the writer)."""
     store = LastGoodStore(
         state_dir_for(options.state_root, options.directory, options.state_id), writable=False

@@ -33,7 +33,7 @@ from airflow_bundles_ext.integration import (
     require,
     require_params,
 )
-from airflow_bundles_ext.integration.bundles import directory_view, processor_check
+from airflow_bundles_ext.integration.bundles import check_in_dag_processor, directory_view
 from airflow_bundles_ext.integration.reload import ProcessorWatcher
 from airflow_bundles_ext.integration.status_hook import StatusHook  # [bundles-ext status]
 from airflow_bundles_ext.watcher.options import WatcherOptions
@@ -115,7 +115,7 @@ def _wrap_prepare(original: Any) -> Any:
         if view is not None:
             # Before the stock start-up resolves bundles: this process validates with the
             # constructor and is the one that saves last_good.json.
-            view.become_writer(processor_check)
+            view.become_writer(check_in_dag_processor)
         original(self)
         if view is not None:
             watcher = ProcessorWatcher(self, view, WatcherOptions.load())

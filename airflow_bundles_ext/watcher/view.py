@@ -1,20 +1,14 @@
 """The bundles a watched directory defines right now, as every Airflow process sees them.
 
 :meth:`ConfigDirView.resolve` stats every config file (no reads when nothing changed), reads
-and validates only added or changed files, and reconciles the results with the last good
-definitions (:func:`airflow_bundles_ext.core.configdir.reconcile`). The validation is
-:func:`parse_bundle_file` plus the ``check`` callable (in Airflow processes: the class imports,
-is a DAG bundle and its constructor accepts the kwargs). Each distinct error is logged once,
-when it appears, not on every loop.
+and validates only added or changed files (:class:`~.reader.FileReader`), and reconciles the
+results with the last good definitions (:func:`airflow_bundles_ext.core.configdir.reconcile`).
+Each distinct error is logged once, when it appears, not on every loop.
 
-Invalid and unavailable are told apart. A file is *invalid* when its content is wrong (bad
-JSON, a class that does not import, kwargs the constructor refuses, not a regular file): it
-is read again only when its stat changes. A check that could not be *completed* (an I/O
-error, a failure of the check itself such as a connection lookup during an outage:
-:class:`CheckUnavailable`) keeps the last good definition and is retried with backoff
-(1 s doubling to 60 s). A ``stat`` that fails for one file affects that file only; an
-unreadable directory keeps the previous result (or the persisted last good definitions when
-there is none yet). Reconciling runs only when a parse result actually changed.
+A ``stat`` that fails for one file affects that file only; an unreadable directory, or an
+unusable tenancy policy, keeps the previous result (or the persisted last good definitions when
+there is none yet). Reconciling runs only when a parse result actually changed. A new tenancy
+policy means every file is admitted again.
 
 Only the writer (the DAG processor) saves ``last_good.json``; every view reloads it when its
 stat changes, so a lagging process never writes an older definition back.
@@ -23,48 +17,25 @@ stat changes, so a lagging process never writes an older definition back.
 from __future__ import annotations
 
 import os
-import stat as stat_mod
 import threading
-import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
-from airflow_bundles_ext.core.bundle_config import MAX_FILE_BYTES, BundleSpec, parse_bundle_file
-from airflow_bundles_ext.core.configdir import (
-    DirSnapshot,
-    FileError,
-    FileStat,
-    ParseResult,
-    Resolution,
-    reconcile,
-)
+from airflow_bundles_ext.core.bundle_config import BundleSpec
+from airflow_bundles_ext.core.configdir import DirSnapshot, FileError, ParseResult, Resolution, reconcile
 from airflow_bundles_ext.core.tenancy import TenancyPolicy
 from airflow_bundles_ext.core.text import printable
-from airflow_bundles_ext.errors import BundleConfigError, CheckUnavailable, PolicyError
+from airflow_bundles_ext.errors import PolicyError
 from airflow_bundles_ext.policy_source import PolicySource
+from airflow_bundles_ext.watcher.reader import Check, DirIO, FileReader
 from airflow_bundles_ext.watcher.state import LastGoodStore
 
 log = structlog.get_logger(__name__)
 
-Check = Callable[[BundleSpec, bool], None]
-"""Extra validation of a parsed spec. The flag says the spec equals its file's last good
-definition (already proven by the DAG processor). Raises :class:`BundleConfigError` when the
-spec is invalid, :class:`CheckUnavailable` when the check could not be completed."""
-
 Usable = Callable[[BundleSpec], "str | None"]
 """Why a last good spec cannot stand in for its invalid file in this process, or ``None``."""
-
-RETRY_FIRST_S = 1.0
-RETRY_MAX_S = 60.0
-
-
-@dataclass(frozen=True)
-class _Retry:
-    due: float
-    delay: float
 
 
 class ConfigDirView:
@@ -78,29 +49,22 @@ class ConfigDirView:
         last_good: LastGoodStore,
         check: Check | None = None,
         usable: Usable | None = None,
-        listdir: Callable[[str], Iterable[str]] = os.listdir,
-        stat: Callable[[str], os.stat_result] = os.stat,
+        io: DirIO | None = None,
         report: bool = True,
-        read: Callable[[Path], bytes] | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.directory = Path(directory)
         self.policy = policy
         self._policy_in_force: TenancyPolicy | None = None
         self._policy_error: str | None = None
         self._store = last_good
-        self._check = check
         self._usable = usable
         self._report_errors = report
-        self._read_bytes = read or _read_bytes
-        self._listdir = listdir
-        self._stat = stat
-        self._clock = clock
+        self._io = io or DirIO()
+        self._reader = FileReader(self.directory, self._io, check)
         self._lock = threading.Lock()
         self._snapshot: DirSnapshot | None = None
         self._parsed: dict[str, ParseResult] = {}
-        self._retry: dict[str, _Retry] = {}
-        self._last_good = last_good.load()
+        self._last_good: dict[str, BundleSpec] = {}  # read on the first resolve, not here
         self._resolution: Resolution | None = None
         self._static: frozenset[str] = frozenset()
         self._unavailable: str | None = None
@@ -108,8 +72,6 @@ class ConfigDirView:
         """Incremented whenever the resolution (bundles or errors) changes."""
         self.errors_reported = 0
         """Count of distinct file errors logged so far (for the invalid-files metric)."""
-        self.reads = 0
-        """Files read and validated so far (for tests and the benchmark)."""
         self.reconciles = 0
         """Times the parse results were reconciled (only when one changed)."""
 
@@ -140,7 +102,7 @@ class ConfigDirView:
             if self._policy_in_force is not None:
                 log.info("tenancy policy changed; every bundle file is checked again", policy=policy.source)
             self._policy_in_force = policy
-            self._snapshot, self._parsed, self._retry = None, {}, {}
+            self._forget_parses()
         return policy
 
     def _policy_unavailable(self) -> bool:
@@ -157,11 +119,18 @@ class ConfigDirView:
         """
         with self._lock:
             self._store.writable = True
-            if check is not self._check:
-                self._check = check
-                self._snapshot = None
-                self._parsed = {}
-                self._retry = {}
+            if check is not self._reader.check:
+                self._reader.check = check
+                self._forget_parses()
+
+    def _forget_parses(self) -> None:
+        self._snapshot, self._parsed = None, {}
+        self._reader.retry.clear()
+
+    @property
+    def reads(self) -> int:
+        """Files read and validated so far (for tests and the benchmark)."""
+        return self._reader.reads
 
     @property
     def last_resolution(self) -> Resolution | None:
@@ -186,36 +155,35 @@ class ConfigDirView:
     def _refresh(self, policy: TenancyPolicy) -> bool:
         """Take a snapshot and read what changed; return whether any parse result changed."""
         try:
-            snap = DirSnapshot.take(str(self.directory), listdir=self._listdir, stat=self._stat)
+            snap = DirSnapshot.take(str(self.directory), listdir=self._io.listdir, stat=self._io.stat)
         except OSError as exc:
             return self._directory_unavailable(exc)
         if self._unavailable is not None:
             log.info("watched directory readable again", directory=str(self.directory))
             self._unavailable = None
-        now = self._clock()
-        diff = snap.diff(self._snapshot or DirSnapshot())
         present = snap.names
-        due = {f for f, r in self._retry.items() if r.due <= now and f in snap.files}
-        to_read = (diff.to_read | due) & present
+        to_read = snap.diff(self._snapshot or DirSnapshot()).to_read | self._reader.due(
+            snap.files, self._io.clock()
+        )
         changed = False
         for file in set(self._parsed) - present:
             del self._parsed[file]
             changed = True
-        for file in set(self._retry) - set(snap.files):
-            del self._retry[file]
-        for file in sorted(to_read):
-            if file in snap.errors:
-                result: ParseResult = FileError(
-                    file,
-                    f"invalid bundle config {printable(file)}: cannot stat: {snap.errors[file]}; retrying",
-                )
-            else:
-                result = self._read(file, snap.files[file], now, policy)
+        self._reader.forget(snap.files)
+        for file in sorted(to_read & present):
+            result = self._read(snap, file, policy)
             if self._parsed.get(file) != result:
                 self._parsed[file] = result
                 changed = True
         self._snapshot = snap  # only now: a read that went wrong is read again next time
         return changed
+
+    def _read(self, snap: DirSnapshot, file: str, policy: TenancyPolicy) -> ParseResult:
+        if file in snap.errors:
+            return FileError(
+                file, f"invalid bundle config {printable(file)}: cannot stat: {snap.errors[file]}; retrying"
+            )
+        return self._reader.read(file, snap.files[file], policy, self._last_good.get(file))
 
     def _directory_unavailable(self, exc: OSError) -> bool:
         message = f"watched directory {self.directory} cannot be listed: {exc}"
@@ -231,52 +199,6 @@ class ConfigDirView:
         # Nothing seen yet in this process: the persisted last good definitions stand in.
         self._parsed = {f: FileError(f, f"{f}: {message}") for f in self._last_good}
         return bool(self._parsed)
-
-    def _read(self, file: str, fstat: FileStat, now: float, policy: TenancyPolicy) -> ParseResult:
-        previous = self._retry.pop(file, None)
-        path = self.directory / file
-        self.reads += 1
-        try:
-            if not fstat.is_regular:
-                raise BundleConfigError(file, _NOT_REGULAR)
-            if fstat.size > MAX_FILE_BYTES:
-                raise BundleConfigError(
-                    file,
-                    f"file is {fstat.size} bytes, over the {MAX_FILE_BYTES} byte limit; one bundle per file",
-                )
-            self._check_inside(path, file)
-            raw = self._read_bytes(path)
-            spec = parse_bundle_file(raw, file=file, policy=policy)
-            if self._check is not None:
-                self._check(spec, self._last_good.get(file) == spec)
-            return spec
-        except BundleConfigError as exc:
-            return FileError(file, str(exc))
-        except Exception as exc:  # OSError, CheckUnavailable, or a check that broke: this file only
-            # May be transient (EIO, NFS, a secrets backend outage): keep the last good
-            # definition and try again later, backing off while it keeps failing.
-            return self._retry_later(file, exc, previous, now)
-
-    def _retry_later(self, file: str, exc: Exception, previous: _Retry | None, now: float) -> FileError:
-        delay = min(previous.delay * 2, RETRY_MAX_S) if previous else RETRY_FIRST_S
-        self._retry[file] = _Retry(due=now + delay, delay=delay)
-        if isinstance(exc, OSError):
-            what = "cannot read"
-        elif isinstance(exc, CheckUnavailable):
-            what = "cannot check"
-        else:
-            what = f"check failed unexpectedly ({type(exc).__name__})"
-        return FileError(file, f"invalid bundle config {printable(file)}: {what}: {exc}; retrying")
-
-    def _check_inside(self, path: Path, file: str) -> None:
-        real = os.path.realpath(path)
-        root = os.path.realpath(self.directory)
-        if os.path.commonpath([real, root]) != root:
-            raise BundleConfigError(
-                file,
-                f"symlink points outside the watched directory (to {real}); "
-                "copy the file into the directory instead",
-            )
 
     def _reconcile(self, static: frozenset[str]) -> None:
         self.reconciles += 1
@@ -312,24 +234,6 @@ class ConfigDirView:
         for file in sorted(set(before) - set(resolution.errors)):
             if file in self._parsed and self._report_errors:
                 log.info("bundle config file valid again", file=file, directory=str(self.directory))
-
-
-_NOT_REGULAR = (
-    "not a regular file (a directory, FIFO, socket or device); only regular files (or symlinks to "
-    "them) are read: replace it with a regular file"
-)
-
-
-def _read_bytes(path: Path) -> bytes:
-    # O_NONBLOCK: a FIFO swapped in after the stat must not block the process in open().
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
-            raise BundleConfigError(path.name, _NOT_REGULAR)
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read(MAX_FILE_BYTES + 1)
-    finally:
-        os.close(fd)
 
 
 def _summary(res: Resolution) -> tuple[object, ...]:

@@ -85,9 +85,20 @@ def test_env_var_alone_activates_through_the_policy_entry_point(tmp_path):
 
 
 def test_unrelated_commands_work_with_the_watcher_on(airflow_env, tmp_path):
+    # Local settings run after the policy entry point: they record whether activation happened,
+    # so an activation that silently failed (it never raises) fails this test.
+    marker = tmp_path / "activated"
+    config = airflow_env.home / "config"
+    config.mkdir(exist_ok=True)
+    (config / "airflow_local_settings.py").write_text(
+        "import sys\n"
+        f"with open({str(marker)!r}, 'a') as fh:\n"
+        "    fh.write(str(any(type(f).__name__ == 'PatchingFinder' for f in sys.meta_path)) + '\\n')\n"
+    )
     missing = tmp_path / "not-created-yet"
     for args in (("version",), ("db", "migrate")):
         airflow_env.airflow(*args, AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_PATH=str(missing))
+    assert set(marker.read_text().split()) == {"True"}
 
 
 @pytest.mark.parametrize("version", ["3.1.9", "3.4.0", "4.0.0"])

@@ -11,10 +11,15 @@ import pytest
 
 from airflow_bundles_ext.core.bundle_config import Allowlist
 from airflow_bundles_ext.errors import BundleConfigError
-from airflow_bundles_ext.integration.bundles import process_check, processor_check, usable_check
+from airflow_bundles_ext.integration.bundles import (
+    check_in_other_process,
+    check_in_dag_processor,
+    usable_check,
+)
 from airflow_bundles_ext.policy_source import PolicySource
 from airflow_bundles_ext.watcher.state import LastGoodStore
-from airflow_bundles_ext.watcher.view import ConfigDirView, _read_bytes
+from airflow_bundles_ext.watcher.reader import DirIO, read_bytes
+from airflow_bundles_ext.watcher.view import ConfigDirView
 from tests.watcher.bundles_for_tests import CLASSPATH
 
 LOCAL = "airflow.dag_processing.bundles.local.LocalDagBundle"
@@ -49,21 +54,21 @@ class Clock:
         return self.now
 
 
-def make_view(conf_dir, tmp_path, *, writer=True, check=processor_check, policy=POLICY, **kw):
+def make_view(conf_dir, tmp_path, *, writer=True, check=check_in_dag_processor, policy=POLICY, clock=None):
     reads = []
 
     def read(path):
         reads.append(path.name)
-        return _read_bytes(path)
+        return read_bytes(path)
 
+    io = DirIO(read=read, clock=clock) if clock else DirIO(read=read)
     view = ConfigDirView(
         conf_dir,
         policy=policy,
         last_good=LastGoodStore(tmp_path / "state", writable=writer),
         check=check,
         usable=usable_check(policy),
-        read=read,
-        **kw,
+        io=io,
     )
     return view, reads
 
@@ -165,11 +170,11 @@ def test_read_error_keeps_last_good_and_is_retried_with_backoff_without_reconcil
     def flaky(path):
         if path.name in failing:
             raise OSError(5, "Input/output error")
-        return _read_bytes(path)
+        return read_bytes(path)
 
     clock = Clock()
     view = ConfigDirView(
-        conf_dir, policy=POLICY, last_good=LastGoodStore(tmp_path / "s"), read=flaky, clock=clock
+        conf_dir, policy=POLICY, last_good=LastGoodStore(tmp_path / "s"), io=DirIO(read=flaky, clock=clock)
     )
     assert "cannot read" in view.resolve().errors["b.json"].message
     reads, reconciles = view.reads, view.reconciles
@@ -200,7 +205,7 @@ def test_passing_check_failure_keeps_last_good_and_applies_the_edit_once_it_pass
     res = view.resolve()
     assert res.bundles == {"a": v1}
     assert "cannot check" in res.errors["a.json"].message
-    new, _ = make_view(conf_dir, tmp_path, writer=False, check=processor_check, clock=clock)
+    new, _ = make_view(conf_dir, tmp_path, writer=False, check=check_in_dag_processor, clock=clock)
     assert new.resolve().bundles == {"a": v1}  # a fresh process keeps the last good copy too
 
     outage.unlink()
@@ -245,7 +250,7 @@ def test_other_processes_skip_the_constructor_for_specs_the_processor_proved(con
     processor, _ = make_view(conf_dir, tmp_path)
     proved = processor.resolve().bundles
     outage.touch()  # a constructor would fail now: a worker pod starting during an outage
-    worker, _ = make_view(conf_dir, tmp_path, writer=False, check=process_check)
+    worker, _ = make_view(conf_dir, tmp_path, writer=False, check=check_in_other_process)
     assert worker.resolve().bundles == proved
     put(conf_dir, "a.json", {"name": "a", "classpath": LOCAL, "kwargs": {"path": "/a", "bogus": 1}})
     assert "constructor refused" in worker.resolve().errors["a.json"].message  # unproven: constructed
@@ -290,12 +295,12 @@ def test_fifo_and_directory_named_json_are_invalid_and_never_opened(conf_dir, tm
 def test_read_refuses_a_fifo_swapped_in_after_the_stat_without_blocking(conf_dir):
     os.mkfifo(conf_dir / "late.json")
     with pytest.raises(BundleConfigError, match="not a regular file"):
-        _read_bytes(conf_dir / "late.json")
+        read_bytes(conf_dir / "late.json")
 
 
 def test_only_the_writer_saves_last_good_and_a_lagging_reader_never_rolls_it_back(conf_dir, tmp_path):
     put(conf_dir, "a.json", entry(path="/v1"))
-    reader, _ = make_view(conf_dir, tmp_path, writer=False, check=process_check)
+    reader, _ = make_view(conf_dir, tmp_path, writer=False, check=check_in_other_process)
     assert reader.resolve().bundles["a"].kwargs["path"] == "/v1"  # long-running process saw v1
     processor, _ = make_view(conf_dir, tmp_path)
     put(conf_dir, "a.json", entry(path="/v2"))
@@ -331,7 +336,7 @@ def test_static_name_conflict_is_an_error_of_the_file(conf_dir, tmp_path):
 
 def test_a_reader_without_shared_state_keeps_what_it_saw_in_memory(conf_dir, tmp_path):
     put(conf_dir, "a.json", entry())
-    reader, _ = make_view(conf_dir, tmp_path, writer=False, check=process_check)
+    reader, _ = make_view(conf_dir, tmp_path, writer=False, check=check_in_other_process)
     good = reader.resolve().bundles
     put(conf_dir, "a.json", b"{broken")
     assert reader.resolve().bundles == good

@@ -127,7 +127,7 @@ def _loop_cost_cases(work: Path, files: int, calls: int = 50) -> list[Case]:
     from airflow import settings
     from airflow.dag_processing.manager import DagFileProcessorManager
 
-    from airflow_bundles_ext.integration.bundles import new_view, check_in_other_process
+    from airflow_bundles_ext.integration.bundles import check_in_other_process, new_view
     from airflow_bundles_ext.integration.processor import watcher_of
     from airflow_bundles_ext.watcher import view as view_module
     from airflow_bundles_ext.watcher.demo import write_bundle_file

@@ -159,6 +159,7 @@ class ProcessorWatcher:
             for name in changed:
                 m._bundle_versions.pop(name, None)
                 m._bundle_version_data.pop(name, None)
+        _release_holds(b for b in m._dag_bundles if b.name in names)
         m._dag_bundles = [b for b in m._dag_bundles if b.name not in names] + fresh
         m._bundle_name_to_team_name = {}
         m.request_bundle_refresh(names)
@@ -166,6 +167,7 @@ class ProcessorWatcher:
     def _deactivate(self, names: list[str], known_files: dict[str, set[Any]]) -> None:
         _deactivate_in_db(names)
         m = self.manager
+        _release_holds(b for b in m._dag_bundles if b.name in names)
         m._dag_bundles = [b for b in m._dag_bundles if b.name not in names]
         for name in names:
             known_files.pop(name, None)
@@ -232,6 +234,20 @@ class ProcessorWatcher:
 
     def _mine_names(self, names: Iterable[str]) -> list[str]:
         return [n for n in names if not self.shard or n in self.shard]
+
+
+def _release_holds(bundles: Iterable[Any]) -> None:
+    """Let go of the versions that dropped bundle instances hold (this package's bundles keep a
+    shared ``flock`` on their published version, ``bundle.holds``).
+
+    Dropping the instance from ``_dag_bundles`` is not enough: any other reference to it (the
+    status hook wraps its methods, a reference cycle) keeps the lock until the garbage collector
+    runs, and until then a removed bundle's storage cannot be reclaimed.
+    """
+    for bundle in bundles:
+        release = getattr(getattr(bundle, "holds", None), "keep_only", None)
+        if callable(release):
+            release(None)
 
 
 def _deactivate_in_db(names: list[str]) -> None:

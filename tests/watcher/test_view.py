@@ -12,13 +12,13 @@ import pytest
 from airflow_bundles_ext.core.bundle_config import Allowlist
 from airflow_bundles_ext.errors import BundleConfigError
 from airflow_bundles_ext.integration.bundles import (
-    check_in_other_process,
     check_in_dag_processor,
+    check_in_other_process,
     usable_check,
 )
 from airflow_bundles_ext.policy_source import PolicySource
-from airflow_bundles_ext.watcher.state import LastGoodStore
 from airflow_bundles_ext.watcher.reader import DirIO, read_bytes
+from airflow_bundles_ext.watcher.state import LastGoodStore
 from airflow_bundles_ext.watcher.view import ConfigDirView
 from tests.watcher.bundles_for_tests import CLASSPATH
 

@@ -1,7 +1,8 @@
 """One distributed deployment for every test under tests/deployment (starting it is the expensive part).
 
-The tests in this package share it, in file order, on one pytest-xdist worker
-(``xdist_group``). Four teams, each defined only by ``<bundle>.json`` in the watched directory:
+The tests in this package share it, in file order, on one pytest-xdist worker (``--dist
+loadscope`` in scripts/test). Four teams, each defined only by ``<bundle>.json`` in the watched
+directory:
 
 - ``s3-team`` and ``git-team``: the versioning, triggerer and callback scenarios;
 - ``s3-gone`` and ``git-gone``: removed while a task runs (their own bundles, so removing them

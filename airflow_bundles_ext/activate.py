@@ -9,8 +9,10 @@ module in every Airflow process when ``[dag_processor] dag_bundle_config_path`` 
 environment variable alone is enough. Importing it is idempotent, cheap and lazy: it imports
 no Airflow module. It installs an import hook that patches
 
-* ``airflow.dag_processing.bundles.manager`` (every process resolves directory bundles), and
-* ``airflow.dag_processing.manager`` (the DAG processor reloads them)
+* ``airflow.dag_processing.bundles.manager`` (every process resolves directory bundles),
+* ``airflow.dag_processing.manager`` (the DAG processor reloads them), and
+* ``airflow.dag_processing.bundles.base`` (the periodic stale-version cleanup of workers and
+  the scheduler also reclaims the storage of removed bundles)
 
 right after Airflow imports them, or at once if they are already imported. When the watched
 directory is not configured only the DAG processor is patched, and only for the bundle status
@@ -36,6 +38,7 @@ from typing import Any
 TARGETS = {
     "airflow.dag_processing.bundles.manager": "airflow_bundles_ext.integration.bundles",
     "airflow.dag_processing.manager": "airflow_bundles_ext.integration.processor",
+    "airflow.dag_processing.bundles.base": "airflow_bundles_ext.integration.cleanup",
 }
 
 STATUS_ONLY_TARGETS = ("airflow.dag_processing.manager",)
@@ -47,7 +50,7 @@ _active: dict[str, str] = TARGETS
 """The targets this process patches (:func:`install` narrows it in status-writer-only mode)."""
 _status_only = False
 
-GUARDED = {
+GUARDED = {  # the class that refuses to construct when even the patcher does not import
     "airflow.dag_processing.bundles.manager": "DagBundlesManager",
     "airflow.dag_processing.manager": "DagFileProcessorManager",
 }
@@ -75,6 +78,8 @@ def patch_module(module: ModuleType) -> None:
 
 def _refuse(module: ModuleType, error: Exception) -> None:
     """Last resort when even the patcher does not import: the target class refuses to construct."""
+    if module.__name__ not in GUARDED:  # an optional patch: the stock class keeps working
+        return
     cls = getattr(module, GUARDED[module.__name__], None)
     if cls is None:
         return

@@ -144,7 +144,10 @@ def get_provider_info() -> dict[str, Any]:
                     ),
                     "removed_bundle_grace_period": _option(
                         "Seconds to keep the local storage of a bundle whose file was deleted before "
-                        "it is reclaimed. Storage of a version that a running task holds is never removed.",
+                        "it is reclaimed: by the DAG processor, counted from its deactivation; by each "
+                        "worker (after the stale-version cleanup), counted from when that worker first "
+                        "saw the bundle gone. Storage of a version that a running task holds is never "
+                        "removed.",
                         type_="integer",
                         example="3600",
                         default="3600",

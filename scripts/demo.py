@@ -1,9 +1,23 @@
-"""The demo: the stock ``airflow dag-processor`` with this package, watched through the metadata DB.
+"""The demo: the whole of Airflow with this package, on embedded defaults, and what a person sees.
 
-Everything runs on embedded defaults in a temp dir: a SQLite metadata DB, a moto S3 server and
-git remotes on 127.0.0.1. A scripted scenario changes the sources while a monitor prints, as it
-happens, every bundle and DAG row the processor writes. Ctrl-C (or the end of ``--exit-after``)
-stops the processor, the servers and removes the temp dir.
+Everything runs on 127.0.0.1 in a temp dir: a SQLite metadata DB, the LocalExecutor, a moto S3
+server and a git server, and the stock ``airflow api-server`` (the UI, on a free port printed at
+start with the login to use), ``airflow scheduler``, ``airflow dag-processor`` and
+``airflow triggerer``. Two teams ship DAG code: ``team-s3`` to an S3 prefix, ``team-git`` to a
+git repository. Each team is onboarded by one JSON file in the watched directory, nothing else.
+
+Acts, printed as they happen:
+
+1. ``drop``: the teams drop ``team-s3.json`` and ``team-git.json``; their DAGs appear in the UI.
+2. ``run``: a run of each team's ``<team>_versions`` DAG is triggered; it prints which code ran.
+3. ``publish``: v2 of the code is published (an S3 upload, a git push): a new bundle version.
+4. ``rerun``: the first run's ``after`` task is cleared: it reruns the OLD code (v1), from the
+   first run's bundle version; a new run gets v2.
+5. ``remove``: the files are deleted: the bundles go inactive and their DAGs stale.
+
+Before act 5 the demo waits for Enter when run in a terminal (or with ``--pause-before-remove``),
+so there is time to look at the DAGs and runs in the UI. Ctrl-C (or the end of
+``--exit-after``) stops every process and removes the temp dir.
 """
 
 from __future__ import annotations
@@ -16,224 +30,165 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from airflow_bundles_ext.watcher.demo import activation_env, remove_bundle_file, write_bundle_file  # noqa: E402
-from tests.rig.airflow_env import AirflowEnv, DagProcessor, dag_source, write_dag  # noqa: E402
-from tests.rig.git_demo import make_demo_git_bundle, push_demo_change  # noqa: E402
+from airflow_bundles_ext.watcher.demo import remove_bundle_file  # noqa: E402
+from tests.rig.airflow_env import AirflowEnv  # noqa: E402
+from tests.rig.deployment import ADMIN_USER, Deployment  # noqa: E402
+from tests.rig.git_http import GitHttpServer  # noqa: E402
 from tests.rig.moto import MotoServer  # noqa: E402
-from tests.rig.sidecar import put_bundle, start_sidecar, stop_sidecar  # noqa: E402
+from tests.rig.probe_dags import PROBE_DAGS, Record, dag_id, read_records, release  # noqa: E402
+from tests.rig.team_sources import GitSource, S3Source, TeamSource, write_team_file  # noqa: E402
 
-LOCAL_CLASSPATH = "airflow.dag_processing.bundles.local.LocalDagBundle"
-DEMO_ALLOW = {
-    "AIRFLOW__BUNDLES_EXT__ALLOWED_CLASSPATHS": (
-        f"airflow_bundles_ext.bundles.s3.S3DagBundle,airflow_bundles_ext.bundles.git.GitDagBundle,{LOCAL_CLASSPATH}"
-    )
-}
-
-
-def dag_hashes(env: AirflowEnv) -> dict[str, str]:
-    """Serialized-DAG hash by dag_id: it changes whenever the processor stores a changed DAG."""
-    return {r.dag_id: r.dag_hash for r in env.query("select dag_id, dag_hash from serialized_dag")}
-
-
-class Monitor(threading.Thread):
-    """Poll the metadata DB and print what changed since the last poll."""
-
-    def __init__(self, env: AirflowEnv, t0: float) -> None:
-        super().__init__(daemon=True)
-        self.env, self.t0 = env, t0
-        self.stop_event = threading.Event()
-        self.bundles: dict[str, tuple] = {}
-        self.dags: dict[str, tuple] = {}
-        self.shown_visible: set[str] = set()  # DAGs this monitor has printed as visible
-        self.shown_stale: set[str] = set()  # ... and as stale
-
-    _print_lock = threading.Lock()
-
-    def say(self, msg: str) -> None:
-        with self._print_lock:
-            print(f"[{time.monotonic() - self.t0:6.1f}s] {msg}", flush=True)
-
-    def run(self) -> None:
-        while not self.stop_event.wait(0.5):
-            try:
-                self.poll()
-            except Exception:  # tables may not be ready yet; the next poll retries
-                continue
-
-    def poll(self) -> None:
-        for name, row in sorted(self.env.bundles().items()):
-            state = (bool(row.active), row.version)
-            if self.bundles.get(name) != state:
-                what = "active" if row.active else "INACTIVE"
-                version = f" version={row.version[:12]}" if row.version else ""
-                self.say(f"bundle {name}: {what}{version}")
-                self.bundles[name] = state
-        hashes = dag_hashes(self.env)
-        for dag_id, row in sorted(self.env.dags().items()):
-            state = (row.bundle_name, row.bundle_version, bool(row.is_stale), hashes.get(dag_id, ""))
-            if self.dags.get(dag_id) != state:
-                what = "STALE" if row.is_stale else "visible"
-                version = f" bundle version {row.bundle_version[:12]}," if row.bundle_version else ""
-                self.say(
-                    f"DAG {dag_id}: {what} (bundle {row.bundle_name},{version}"
-                    f" serialized hash {state[3][:8]}, file {row.relative_fileloc})"
-                )
-                self.dags[dag_id] = state
-                (self.shown_stale if row.is_stale else self.shown_visible).add(dag_id)
-
-    def wait(self, check: Callable[[], bool], timeout: float = 90) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not self.stop_event.is_set():
-            try:
-                if check():
-                    return True
-            except Exception:
-                pass
-            time.sleep(0.5)
-        return False
-
-
-DEMO_S3_BUCKET = "demo-dags"
-DEMO_CONFIG_BUCKET = "demo-config"
-DEMO_CONFIG_PREFIX = "airflow/dag-bundles/"
-
-
-@dataclass
-class Demo:
-    """Everything the acts share: the Airflow env, the monitor, the servers and dirs."""
-
-    env: AirflowEnv
-    mon: Monitor
-    workdir: Path
-    moto: MotoServer
-    git_root: Path
-    watched: Path
-    sidecar: Any = None
-
-    def say(self, msg: str) -> None:
-        self.mon.say(msg)
-
-    def wait(self, check: Callable[[], Any], what: str, timeout: float = 90) -> None:
-        if not self.mon.wait(check, timeout=timeout):
-            raise DemoError(f"timed out after {timeout}s waiting for {what}")
+TEAMS = ("team-s3", "team-git")
 
 
 class DemoError(RuntimeError):
     pass
 
 
-def prepare_sources(workdir: Path, moto: MotoServer) -> list[dict[str, Any]]:
-    """Create the sources of the static bundles; return ``dag_bundle_config_list``."""
-    write_dag(workdir / "local-dags", "demo_hello")
-    write_dag(workdir / "local-dags", "demo_goodbye")
-    client = moto.boto3_client()
-    client.create_bucket(Bucket=DEMO_S3_BUCKET)
-    client.put_object(
-        Bucket=DEMO_S3_BUCKET, Key="etls/demo/dags/s3_demo_hello.py", Body=dag_source("s3_demo_hello")
-    )
-    client.put_object(
-        Bucket=DEMO_S3_BUCKET, Key="etls/demo/dags/sparkapps/etl.yaml", Body=b"kind: SparkApplication\n"
-    )
-    git_entry = make_demo_git_bundle(workdir / "git")
-    return [
-        {"name": "local", "classpath": LOCAL_CLASSPATH, "kwargs": {"path": str(workdir / "local-dags")}},
-        {
-            "name": "s3-demo",
-            "classpath": "airflow_bundles_ext.bundles.s3.S3DagBundle",
-            "kwargs": {"bucket_name": DEMO_S3_BUCKET, "prefix": "etls/demo/dags", "refresh_interval": 2},
-        },
-        {**git_entry, "kwargs": {**git_entry["kwargs"], "refresh_interval": 2}},
-    ]
+@dataclass
+class Demo:
+    dep: Deployment
+    sources: dict[str, TeamSource]
+    t0: float
+    first_version: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def say(self, msg: str) -> None:
+        with self._lock:
+            print(f"[{time.monotonic() - self.t0:6.1f}s] {msg}", flush=True)
+
+    def wait(self, check: Callable[[], Any], what: str, timeout: float = 300) -> Any:
+        try:
+            return self.dep.wait_for(check, timeout=timeout, what=what)
+        except AssertionError as exc:
+            raise DemoError(str(exc)) from exc
+
+    def versions_dag(self, team: str) -> str:
+        return dag_id(team, "versions")
+
+    def ran(self, team: str, run_id: str, task_id: str, try_number: int = 1) -> Record:
+        match = {"dag_id": self.versions_dag(team), "run_id": run_id, "task_id": task_id}
+        return self.wait(
+            lambda: read_records(self.dep.results, **match, try_number=try_number, event="ran"),
+            f"{team}'s task {task_id} (run {run_id}, try {try_number}) to record what ran",
+        )[-1]
+
+    def show_ran(self, team: str, rec: Record) -> None:
+        version = Path(rec.file).relative_to(self.dep.storage(rec.role or "")).parts[2]
+        self.say(
+            f"{team}: run {rec.run_id!r} task {rec.task_id!r} (try {rec.try_number}) ran CODE {rec.code} "
+            f"from bundle version {version[:12]} ({rec.file})"
+        )
 
 
-def act_local(d: Demo) -> None:
-    """A LocalDagBundle: a DAG appears, changes, disappears."""
-    d.say("act 1: LocalDagBundle 'local' (two DAGs)")
-    d.wait(
-        lambda: "demo_hello" in d.mon.shown_visible and "demo_hello" in dag_hashes(d.env), "demo_hello shown"
-    )
-    before = dag_hashes(d.env)["demo_hello"]
-    d.say("editing demo_hello.py (adds two tasks)")
-    write_dag(d.workdir / "local-dags", "demo_hello", tasks=3)
-    d.wait(lambda: dag_hashes(d.env)["demo_hello"] != before, "demo_hello re-parsed")
-    d.say("deleting demo_goodbye.py")
-    (d.workdir / "local-dags" / "demo_goodbye.py").unlink()
-    d.wait(lambda: "demo_goodbye" in d.mon.shown_stale, "demo_goodbye shown stale")
+def act_drop(d: Demo) -> None:
+    d.say(f"act 1: the teams drop their bundle files into the watched directory {d.dep.conf_dir}")
+    for team in TEAMS:
+        path = write_team_file(d.dep.conf_dir, d.sources[team])
+        d.say(f"{team}: wrote {path.name} ({d.sources[team].classpath.rsplit('.', 1)[1]})")
+    for team in TEAMS:
+        for dag in PROBE_DAGS:
+            d.wait(lambda t=team, g=dag: (r := d.dep.dag(dag_id(t, g))) and not r.is_stale, f"{team}'s DAGs")
+        version = d.dep.bundle_version(d.versions_dag(team)) or ""
+        d.say(
+            f"{team}: {len(PROBE_DAGS)} DAGs visible in the UI at bundle version {version[:12]}: "
+            f"{d.dep.base_url}/dags/{d.versions_dag(team)}"
+        )
 
 
-def act_s3(d: Demo) -> None:
-    """The S3 bundle: a versioned tree from moto; an upload publishes a new version atomically."""
-    d.say("act 2: S3DagBundle 's3-demo' (s3://demo-dags/etls/demo/dags on the local moto server)")
-    d.wait(lambda: "s3_demo_hello" in d.mon.shown_visible, "s3_demo_hello shown")
-    before = d.env.bundles()["s3-demo"].version
-    d.say("CI uploads s3_demo_second.py to the prefix")
-    d.moto.boto3_client().put_object(
-        Bucket=DEMO_S3_BUCKET, Key="etls/demo/dags/s3_demo_second.py", Body=dag_source("s3_demo_second")
-    )
-    d.wait(lambda: d.env.bundles()["s3-demo"].version != before, "a new s3-demo version")
-    d.wait(lambda: "s3_demo_second" in d.mon.shown_visible, "s3_demo_second shown")
+def act_run(d: Demo) -> None:
+    d.say("act 2: a run of each team's versions DAG is triggered (run 'first')")
+    for team in TEAMS:
+        release(d.dep.results, d.versions_dag(team), "first")
+        d.dep.trigger(d.versions_dag(team), "first")
+    for team in TEAMS:
+        d.dep.wait_run(d.versions_dag(team), "first", "success")
+        d.first_version[team] = str(d.dep.run(d.versions_dag(team), "first").bundle_version)
+        for task in ("hold", "after"):
+            d.show_ran(team, d.ran(team, "first", task))
 
 
-def act_git(d: Demo) -> None:
-    """The git bundle: a push publishes the new commit as the bundle version."""
-    d.say("act 3: GitDagBundle 'git-demo' (file:// remote, subdir dags, partial clone)")
-    d.wait(lambda: "git_demo_hello" in d.mon.shown_visible, "git_demo_hello shown")
-    sha = push_demo_change(d.git_root, "git_demo_second")
-    d.say(f"pushed commit {sha[:12]} adding git_demo_second")
-    d.wait(lambda: d.env.bundles()["git-demo"].version == sha, "git-demo at the pushed commit")
-    d.wait(lambda: "git_demo_second" in d.mon.shown_visible, "git_demo_second shown")
+def act_publish(d: Demo) -> None:
+    d.say("act 3: the teams publish v2 of their code (an S3 upload, a git push) adding a task")
+    before = {team: d.dep.latest_dag_version(d.versions_dag(team)).version_number for team in TEAMS}
+    for team in TEAMS:
+        d.sources[team].publish("v2")
+    for team in TEAMS:
+        row = d.wait(
+            lambda t=team: (
+                (r := d.dep.latest_dag_version(d.versions_dag(t))).version_number > before[t] and r
+            ),
+            f"{team}'s new DAG version",
+        )
+        d.say(
+            f"{team}: DAG version {row.version_number} at bundle version {row.bundle_version[:12]} (code v2)"
+        )
 
 
-def act_watcher(d: Demo) -> None:
-    """The watcher: a JSON file dropped into the watched dir becomes a bundle; deleting it retires it."""
-    d.say(f"act 4: dropping team-drop.json into the watched dir {d.watched}")
-    write_dag(d.workdir / "team-drop-dags", "team_drop_hello")
-    write_bundle_file(d.watched, "team-drop", LOCAL_CLASSPATH, {"path": str(d.workdir / "team-drop-dags")})
-    d.wait(lambda: "team_drop_hello" in d.mon.shown_visible, "team_drop_hello shown")
-    d.say("deleting team-drop.json")
-    remove_bundle_file(d.watched, "team-drop")
-    d.wait(lambda: "team_drop_hello" in d.mon.shown_stale, "team_drop_hello shown stale")
+def act_rerun(d: Demo) -> None:
+    d.say("act 4: the first run's task 'after' is cleared; it reruns the code of the first run")
+    for team in TEAMS:
+        d.dep.clear(d.versions_dag(team), "first", ["after"])
+    for team in TEAMS:
+        d.dep.wait_run(d.versions_dag(team), "first", "success")
+        rec = d.ran(team, "first", "after", try_number=2)
+        d.show_ran(team, rec)
+        d.say(f"{team}: the rerun ran CODE {rec.code}, the first run's, not v2")
+    d.say("a new run (run 'second') gets the current code")
+    for team in TEAMS:
+        release(d.dep.results, d.versions_dag(team), "second")
+        d.dep.trigger(d.versions_dag(team), "second")
+    for team in TEAMS:
+        d.dep.wait_run(d.versions_dag(team), "second", "success")
+        d.show_ran(team, d.ran(team, "second", "added_in_v2"))
 
 
-def act_sidecar(d: Demo) -> None:
-    """The sidecar: CI uploads a bundle JSON to S3; the sidecar syncs it; the watcher loads it."""
-    d.say("act 5: starting airflow-bundle-sync (s3://demo-config/airflow/dag-bundles/ -> watched dir)")
-    client = d.moto.boto3_client()
-    client.create_bucket(Bucket=DEMO_CONFIG_BUCKET)
-    d.sidecar = start_sidecar(
-        d.moto.endpoint,
-        DEMO_CONFIG_BUCKET,
-        DEMO_CONFIG_PREFIX,
-        d.watched,
-        interval=1.0,
-        ALLOW_EMPTY="true",
-        **DEMO_ALLOW,
-    )
-    d.say(f"sidecar running (pid {d.sidecar.proc.pid})")
-    write_dag(d.workdir / "team-s3-dags", "team_s3_hello")
-    d.say("CI uploads team-s3.json to s3://demo-config/airflow/dag-bundles/")
-    put_bundle(
-        client, DEMO_CONFIG_BUCKET, DEMO_CONFIG_PREFIX, "team-s3", {"path": str(d.workdir / "team-s3-dags")}
-    )
-    d.wait(lambda: (d.watched / "team-s3.json").exists(), "the sidecar to write team-s3.json")
-    d.say("the sidecar wrote team-s3.json")
-    d.wait(lambda: "team_s3_hello" in d.mon.shown_visible, "team_s3_hello shown")
+def act_remove(d: Demo) -> None:
+    d.say("act 5: the teams delete their bundle files")
+    for team in TEAMS:
+        remove_bundle_file(d.dep.conf_dir, team)
+    for team in TEAMS:
+        d.wait(
+            lambda t=team: all(d.dep.dag(dag_id(t, g)).is_stale for g in PROBE_DAGS), f"{team}'s DAGs stale"
+        )
+        d.say(f"{team}: bundle inactive, its {len(PROBE_DAGS)} DAGs STALE (gone from the UI's DAG list)")
 
 
 ACTS: dict[str, Callable[[Demo], None]] = {
-    "local": act_local,
-    "s3": act_s3,
-    "git": act_git,
-    "watcher": act_watcher,
-    "sidecar": act_sidecar,
+    "drop": act_drop,
+    "run": act_run,
+    "publish": act_publish,
+    "rerun": act_rerun,
+    "remove": act_remove,
 }
+
+
+def start(workdir: Path, t0: float) -> tuple[Demo, MotoServer, GitHttpServer]:
+    moto = MotoServer(log_path=workdir / "moto.log").start()
+    print(f"moto S3 server on {moto.endpoint} (pid {moto.pid})", flush=True)
+    (workdir / "git").mkdir()
+    git = GitHttpServer.anonymous(workdir / "git").start()
+    print(f"git server on http://127.0.0.1:{git.port}/ (a thread of this process)", flush=True)
+    sources: dict[str, TeamSource] = {
+        "team-s3": S3Source(moto, "demo-dags", "team-s3"),
+        "team-git": GitSource(git, "team-git"),
+    }
+    for source in sources.values():
+        source.publish("v1")
+    home = workdir / "airflow" / "home"
+    env = AirflowEnv(home, f"sqlite:///{home / 'airflow.db'}", backend="sqlite")
+    print("migrating the SQLite metadata DB ...", flush=True)
+    env.airflow("db", "migrate", timeout=300)
+    dep = Deployment(workdir / "airflow", env, extra_env=moto.client_env(), grace_period=60)
+    demo = Demo(dep=dep, sources=sources, t0=t0)
+    return demo, moto, git
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,73 +196,60 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--exit-after",
-        type=float,
-        default=None,
-        help="stop N seconds after the scenario ends (default: run until Ctrl-C)",
+        "--exit-after", type=float, default=None, help="stop N seconds after the acts (default: at Ctrl-C)"
     )
-    parser.add_argument(
-        "--acts", default=",".join(ACTS), help=f"acts to play, in order (default: {','.join(ACTS)})"
-    )
+    parser.add_argument("--until", choices=list(ACTS), default="remove", help="the last act to play")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, DB) on exit")
+    parser.add_argument(
+        "--pause-before-remove",
+        action="store_true",
+        default=sys.stdin.isatty(),
+        help="wait for a line on stdin before act 5 (default: when stdin is a terminal)",
+    )
     args = parser.parse_args(argv)
-    acts = [a.strip() for a in args.acts.split(",") if a.strip()]
-    for act in acts:
-        if act not in ACTS:
-            parser.error(f"unknown act {act!r}; choose from {', '.join(ACTS)}")
+    acts = list(ACTS)[: list(ACTS).index(args.until) + 1]
 
     workdir = Path(tempfile.mkdtemp(prefix="bundles-ext-demo-"))
     t0 = time.monotonic()
-    moto = MotoServer(log_path=workdir / "moto.log")
-    processor: DagProcessor | None = None
-    demo: Demo | None = None
+    demo = moto = git = None
     # SIGTERM behaves like Ctrl-C, so `kill` and a closing terminal also clean up.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        print(f"demo dir: {workdir} (processor log: {workdir / 'home' / 'dag-processor.log'})", flush=True)
-        env = AirflowEnv(workdir / "home", f"sqlite:///{workdir / 'home' / 'airflow.db'}", backend="sqlite")
-        print("migrating the SQLite metadata DB ...", flush=True)
-        env.airflow("db", "migrate", timeout=300)
-        moto.start()
-        print(f"moto S3 server on {moto.endpoint} (pid {moto.pid})", flush=True)
-        env.extra_env.update(moto.client_env())
-        env.set_bundles(prepare_sources(workdir, moto))
-        watched = workdir / "bundle-conf"
-        watched.mkdir()
-        env.extra_env.update(activation_env(watched))
-        env.extra_env.update(DEMO_ALLOW)  # the demo's platform lets its teams use LocalDagBundle
-        processor = DagProcessor(env).start()
-        mon = Monitor(env, t0)
-        mon.start()
-        demo = Demo(env=env, mon=mon, workdir=workdir, moto=moto, git_root=workdir / "git", watched=watched)
-        pid = processor.proc.pid if processor.proc else "?"
-        mon.say(f"started the stock `airflow dag-processor` (pid {pid}), watcher on via the env var alone")
+        print(f"demo dir: {workdir} (process logs: {workdir / 'airflow'}/*.log)", flush=True)
+        demo, moto, git = start(workdir, t0)
+        dep = demo.dep
+        print("starting the api-server, scheduler, dag-processor and triggerer ...", flush=True)
+        dep.start(workers=())
+        for role, service in dep.services.items():
+            print(f"airflow {role} (pid {service.pid})", flush=True)
+        print(f"UI: {dep.base_url}  (log in as {ADMIN_USER} / {dep.password})", flush=True)
         for act in acts:
+            if act == "remove" and args.pause_before_remove:
+                demo.say(
+                    f"paused: the teams' DAGs and runs are in the UI now ({dep.base_url}/dags); "
+                    "press Enter to play act 5 (delete the bundle files)"
+                )
+                sys.stdin.readline()
             ACTS[act](demo)
-        mon.say("scenario done" + ("" if args.exit_after is not None else "; press Ctrl-C to stop"))
+        demo.say("scenario done" + ("" if args.exit_after is not None else "; the UI stays up until Ctrl-C"))
         deadline = time.monotonic() + args.exit_after if args.exit_after is not None else float("inf")
         while time.monotonic() < deadline:
-            if not processor.alive():
-                print("the DAG processor exited; see its log", flush=True)
-                return 1
+            dep.check_alive()
             time.sleep(0.5)
         return 0
     except KeyboardInterrupt:
         print("\nstopping ...", flush=True)
         return 0
-    except DemoError as exc:
+    except (DemoError, AssertionError) as exc:
         print(f"demo failed: {exc}", flush=True)
-        if processor:
-            print(processor.log_tail(), flush=True)
         return 1
     finally:
         if demo:
-            demo.mon.stop_event.set()
-            if demo.sidecar:
-                stop_sidecar(demo.sidecar)
-        if processor:
-            processor.stop()
-        moto.stop()
+            demo.dep.stop()
+        if git:
+            git.stop()
+        if moto:
+            moto.stop()
         if args.keep:
             print(f"kept {workdir}", flush=True)
         else:

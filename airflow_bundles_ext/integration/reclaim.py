@@ -13,24 +13,46 @@ removed_bundle_grace_period`` seconds, then removed, but only when nothing may s
   ``LOCK_EX | LOCK_NB`` on every tracking file first and backs off if any is held. The locks
   are kept until the tree is gone, so no task can start using a version halfway through.
 
-Both are Airflow internals (the tracking layout and its lock protocol), hence this module
-lives in :mod:`airflow_bundles_ext.integration`. Never raises from the filesystem part: a
-failed reclaim is retried on a later loop.
+The tracking layout and its lock protocol are spoken by :mod:`airflow_bundles_ext.compat.tracking`.
+Never raises from the filesystem part: a failed reclaim is retried on a later loop.
+
+Two callers:
+
+* the DAG processor's watcher (:mod:`.reload`) reclaims the bundles it deactivated, with both
+  checks above, ``removed_bundle_grace_period`` after it deactivated them;
+* every other process, after Airflow's periodic stale-version cleanup (:mod:`.cleanup`: a
+  Celery worker runs it every ``[dag_processor] stale_bundle_cleanup_interval``), reclaims the
+  storage of bundles it no longer resolves (:func:`reclaim_unconfigured_storage`). A worker
+  must not depend on the metadata DB, so there only the tracking-file locks and the grace period
+  (counted from when *that* process first saw the bundle gone, recorded in
+  ``<storage root>/_bundles_ext/reclaim.json``) protect a task; tasks of bundles without
+  versions take no lock.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
+import json
 import shutil
-from collections.abc import Iterable
+import time
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import structlog
 
+from airflow_bundles_ext.compat.tracking import all_versions_released
+from airflow_bundles_ext.core import storage_reclaim
 from airflow_bundles_ext.core.paths import check_segment
+from airflow_bundles_ext.errors import UnsafePathError
+from airflow_bundles_ext.publish import atomic_write
 
 log = structlog.get_logger(__name__)
+
+LOCAL_STATE = Path("_bundles_ext") / "reclaim.json"
+"""Under a storage root: unconfigured bundles of this root, since when, and why still kept."""
+KEPT_IN_USE = "a task holds one of its versions (or its tracking files cannot be locked); retried"
+
+_processor_reclaims = False
 
 IN_USE_STATES = ("queued", "running", "deferred", "restarting", "up_for_reschedule")
 """Task instance states whose task may read (or is about to read) the bundle's files."""
@@ -62,22 +84,91 @@ def reclaim_bundle_storage(bundle_name: str) -> bool:
 
     check_segment(bundle_name, what="bundle name")
     base = Path(get_bundle_base_folder(bundle_name))
-    tracking = Path(get_bundle_tracking_dir(bundle_name))
-    with contextlib.ExitStack() as locks:
-        try:
-            files = sorted(p for p in tracking.iterdir() if p.is_file()) if tracking.is_dir() else []
-            for path in files:
-                fh = locks.enter_context(open(path, "a"))
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    with all_versions_released(bundle_name) as released:
+        if not released:
             log.info("removed bundle still in use by a task; storage kept", bundle_name=bundle_name)
             return False
-        except OSError as exc:
-            log.warning(
-                "cannot lock removed bundle's tracking files", bundle_name=bundle_name, error=str(exc)
-            )
-            return False
         shutil.rmtree(base, ignore_errors=True)
-        shutil.rmtree(tracking, ignore_errors=True)
+        shutil.rmtree(get_bundle_tracking_dir(bundle_name), ignore_errors=True)
     log.info("removed bundle's storage reclaimed", bundle_name=bundle_name, path=str(base))
     return not base.exists()
+
+
+def processor_reclaims_here() -> None:
+    """Called by the DAG processor's watcher: it reclaims its own storage, with the DB check."""
+    global _processor_reclaims
+    _processor_reclaims = True
+
+
+def reclaims_in_processor() -> bool:
+    return _processor_reclaims
+
+
+def bundles_with_storage(root: Path, tracking_root: Path) -> set[str]:
+    """Bundles with trees under ``root``: a tracking dir, or ``<root>/<name>/versions``.
+
+    Only names that are safe path segments; anything else in the root is not ours to touch.
+    """
+    names = {p.name for p in _subdirs(tracking_root)}
+    names |= {p.name for p in _subdirs(root) if (p / "versions").is_dir()}
+    return {n for n in names if _is_segment(n)}
+
+
+def reclaim_unconfigured_storage(
+    configured: Collection[str], *, root: Path, grace_period: float, now: float | None = None
+) -> list[str]:
+    """Reclaim the storage of bundles not in ``configured``, ``grace_period`` after first seen so.
+
+    Returns the bundles reclaimed. Marks and reasons are saved in :data:`LOCAL_STATE`.
+    """
+    from airflow.dag_processing.bundles import base
+
+    state_path = root / LOCAL_STATE
+    recorded = _read_state(state_path)
+    marks = {name: float(entry["unconfigured_since"]) for name, entry in recorded.items()}
+    now = time.time() if now is None else now
+    on_disk = bundles_with_storage(root, Path(base.STALE_BUNDLE_TRACKING_FOLDER))
+    plan = storage_reclaim.plan(on_disk, configured, marks, now=now, grace_period=grace_period)
+    reclaimed = [name for name in plan.due if reclaim_bundle_storage(name)]
+    state = {
+        name: {"unconfigured_since": since}
+        | ({"kept": KEPT_IN_USE, "checked_at": now} if name in plan.due else {})
+        for name, since in plan.marks.items()
+        if name not in reclaimed
+    }
+    if state != recorded:
+        _write_state(state_path, state)
+    return reclaimed
+
+
+def _subdirs(path: Path) -> list[Path]:
+    try:
+        return [p for p in path.iterdir() if p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return []
+
+
+def _is_segment(name: str) -> bool:
+    try:
+        check_segment(name, what="bundle name")
+    except UnsafePathError:
+        return False
+    return True
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    """The saved marks; missing or corrupt reads as empty (grace periods start over)."""
+    try:
+        data = json.loads(path.read_text())
+        bundles = data["bundles"]
+        return {n: e for n, e in bundles.items() if isinstance(e.get("unconfigured_since"), int | float)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _write_state(path: Path, state: Mapping[str, Any]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps({"bundles": state}, indent=2, sort_keys=True).encode())
+    except OSError as exc:
+        log.warning("cannot save storage reclaim marks", path=str(path), error=str(exc))

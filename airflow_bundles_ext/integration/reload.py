@@ -33,7 +33,11 @@ from airflow_bundles_ext.compat import processor as compat
 from airflow_bundles_ext.core.bundle_config import BundleSpec
 from airflow_bundles_ext.core.configdir import changed_bundles
 from airflow_bundles_ext.integration.bundles import SOURCES_ATTR, STATIC
-from airflow_bundles_ext.integration.reclaim import bundles_in_use, reclaim_bundle_storage
+from airflow_bundles_ext.integration.reclaim import (
+    bundles_in_use,
+    processor_reclaims_here,
+    reclaim_bundle_storage,
+)
 from airflow_bundles_ext.metrics import BundleMetrics
 from airflow_bundles_ext.watcher.options import WatcherOptions
 from airflow_bundles_ext.watcher.state import Ownership, OwnershipStore, shard_key, state_dir_for
@@ -71,6 +75,7 @@ class ProcessorWatcher:
         sources = getattr(DagBundlesManager(), SOURCES_ATTR, {})
         self.static = frozenset(n for n, s in sources.items() if s == STATIC)
         self.ownership = self.store.load()
+        processor_reclaims_here()  # not also the stale-version cleanup's reclaim (integration/cleanup.py)
         mine = self._mine(self.view.resolve(self.static).bundles)
         # The stock start-up loaded every bundle in force: that is what is applied now.
         self.applied = dict(mine)
@@ -154,6 +159,7 @@ class ProcessorWatcher:
             m.handle_removed_files(known_files=known_files)
             for name in changed:
                 compat.forget_bundle_version(m, name)
+        _release_holds(b for b in m._dag_bundles if b.name in names)
         m._dag_bundles = [b for b in m._dag_bundles if b.name not in names] + fresh
         compat.forget_bundle_teams(m)
         compat.request_refresh(m, names)
@@ -161,6 +167,7 @@ class ProcessorWatcher:
     def _deactivate(self, names: list[str], known_files: dict[str, set[Any]]) -> None:
         _deactivate_in_db(names)
         m = self.manager
+        _release_holds(b for b in m._dag_bundles if b.name in names)
         m._dag_bundles = [b for b in m._dag_bundles if b.name not in names]
         for name in names:
             known_files.pop(name, None)
@@ -226,6 +233,20 @@ class ProcessorWatcher:
 
     def _mine_names(self, names: Iterable[str]) -> list[str]:
         return [n for n in names if not self.shard or n in self.shard]
+
+
+def _release_holds(bundles: Iterable[Any]) -> None:
+    """Let go of the versions that dropped bundle instances hold (this package's bundles keep a
+    shared ``flock`` on their published version, ``bundle.holds``).
+
+    Dropping the instance from ``_dag_bundles`` is not enough: any other reference to it (the
+    status hook wraps its methods, a reference cycle) keeps the lock until the garbage collector
+    runs, and until then a removed bundle's storage cannot be reclaimed.
+    """
+    for bundle in bundles:
+        release = getattr(getattr(bundle, "holds", None), "keep_only", None)
+        if callable(release):
+            release(None)
 
 
 def _deactivate_in_db(names: list[str]) -> None:

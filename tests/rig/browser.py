@@ -1,11 +1,11 @@
 """Debian's chromium driven by selenium through Debian's chromedriver (nothing is downloaded).
 
-Written for the Bundles page test; another rig module with the same name and API is being
-written alongside (``chrome()``, ``login()``, ``screenshot()``): keep the two compatible.
+Used by the Bundles page test and the demo's browser test.
 
     with chrome() as driver:
         login(driver, base_url, "admin", "pw")
         driver.get(f"{base_url}/plugin/bundles")
+        wait_for_text(driver, "team-a")
         screenshot(driver, path)
 """
 
@@ -90,3 +90,13 @@ def screenshot(driver: Any, path: str | Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(target))
     return target
+
+
+def wait_for_text(driver: Any, text: str, *, timeout: float = 60) -> None:
+    """Wait until ``text`` is part of the page's visible text (the UI renders after loading)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def shows(drv: Any) -> bool:
+        return text in drv.find_element("tag name", "body").text
+
+    WebDriverWait(driver, timeout).until(shows, message=f"{text!r} never shown on {driver.current_url}")

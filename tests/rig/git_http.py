@@ -56,6 +56,11 @@ class GitHttpServer:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
+    @classmethod
+    def anonymous(cls, project_root: Path) -> GitHttpServer:
+        """A server for public repositories: no credential needed (``username=None``)."""
+        return cls(project_root, username=None, password=None)
+
     @property
     def port(self) -> int:
         assert self._server is not None

@@ -3,7 +3,7 @@ api-server`` (with this package's plugin) on one metadata DB, simple-auth-manage
 three roles, git remotes on the filesystem, and a watched bundle directory.
 
 A module shares one deployment (starting them costs ~15 s); its tests are grouped on one
-xdist worker (``xdist_group``, ``--dist loadgroup`` in scripts/test).
+xdist worker (``--dist loadscope`` in scripts/test).
 """
 
 from __future__ import annotations

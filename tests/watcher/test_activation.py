@@ -17,6 +17,7 @@ from tests.rig.airflow_env import base_env
 
 PROBE = """
 import json, sys
+from airflow.dag_processing.bundles.base import BundleUsageTrackingManager
 from airflow.dag_processing.bundles.manager import DagBundlesManager
 from airflow.dag_processing.manager import DagFileProcessorManager
 print(json.dumps({
@@ -24,6 +25,7 @@ print(json.dumps({
     "finder": any(type(f).__name__ == "PatchingFinder" for f in sys.meta_path),
     "bundles_patched": getattr(DagBundlesManager, "_bundles_ext_patched", False),
     "processor_patched": getattr(DagFileProcessorManager, "_bundles_ext_patched", False),
+    "cleanup_patched": getattr(BundleUsageTrackingManager, "_bundles_ext_patched", False),
     "bundles": sorted(DagBundlesManager().get_all_bundle_names()),
 }))
 """
@@ -43,6 +45,7 @@ def test_without_the_option_nothing_is_installed_or_patched(tmp_path):
         "finder": False,
         "bundles_patched": False,
         "processor_patched": False,
+        "cleanup_patched": False,
         "bundles": [],
     }
 
@@ -54,6 +57,7 @@ def test_status_writer_alone_patches_only_the_processor(tmp_path):
         "finder": True,
         "bundles_patched": False,
         "processor_patched": True,
+        "cleanup_patched": False,
         "bundles": [],
     }
 
@@ -76,6 +80,7 @@ def test_env_var_alone_activates_through_the_policy_entry_point(tmp_path):
         "finder": True,
         "bundles_patched": True,
         "processor_patched": True,
+        "cleanup_patched": True,
         "bundles": ["x"],
     }
 
@@ -156,3 +161,19 @@ def test_unsupported_running_airflow_guards_both_modules(monkeypatch):
         bundles_module.DagBundlesManager()
     with pytest.raises(UnsupportedAirflowError, match="3.4.0 is not supported"):
         processor_module.DagFileProcessorManager().sync_bundles()
+
+
+def test_missing_cleanup_internals_leave_the_stock_cleanup_working():
+    """Reclaiming removed bundles on workers is an extra: the scheduler must still start."""
+    module = types.ModuleType("airflow.dag_processing.bundles.base")
+    calls = []
+
+    class BundleUsageTrackingManager:  # a release that renamed the cleanup method
+        def remove_stale_versions(self):
+            calls.append("stock")
+
+    module.BundleUsageTrackingManager = BundleUsageTrackingManager
+    patch_module(module)  # must not raise
+    module.BundleUsageTrackingManager().remove_stale_versions()
+    assert calls == ["stock"]
+    assert not getattr(module.BundleUsageTrackingManager, "_bundles_ext_patched", False)

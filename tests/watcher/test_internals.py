@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 
+import airflow.dag_processing.bundles.base as base_module
 import airflow.dag_processing.bundles.manager as bundles_module
 import airflow.dag_processing.manager as processor_module
 import attrs
@@ -15,7 +16,7 @@ import attrs
 from airflow_bundles_ext.compat import airflow as compat_airflow
 from airflow_bundles_ext.compat import processor as compat
 from airflow_bundles_ext.compat import stats as compat_stats
-from airflow_bundles_ext.integration import bundles, processor
+from airflow_bundles_ext.integration import bundles, cleanup, processor
 
 BUNDLES = bundles_module.DagBundlesManager
 PROCESSOR = processor_module.DagFileProcessorManager
@@ -29,6 +30,7 @@ SIGNATURES = {
         "DagFileProcessorManager._refresh_dag_bundles": ["self", "known_files"],
         "DagFileProcessorManager.handle_removed_files": ["self", "known_files"],
         "DagFileProcessorManager.request_bundle_refresh": ["self", "bundle_names"],
+        "BundleUsageTrackingManager.remove_stale_bundle_versions": ["self"],
     },
     "3.2": {
         "DagBundlesManager.parse_config": ["self"],
@@ -37,6 +39,7 @@ SIGNATURES = {
         "DagFileProcessorManager.sync_bundles": ["self"],
         "DagFileProcessorManager._refresh_dag_bundles": ["self", "known_files"],
         "DagFileProcessorManager.handle_removed_files": ["self", "known_files"],
+        "BundleUsageTrackingManager.remove_stale_bundle_versions": ["self"],
     },
 }
 FIELDS = {
@@ -54,7 +57,12 @@ FIELDS = {
 
 def _resolve(qualname: str):
     owner, name = qualname.split(".")
-    return getattr({"DagBundlesManager": BUNDLES, "DagFileProcessorManager": PROCESSOR}[owner], name)
+    owners = {
+        "DagBundlesManager": BUNDLES,
+        "DagFileProcessorManager": PROCESSOR,
+        "BundleUsageTrackingManager": base_module.BundleUsageTrackingManager,
+    }
+    return getattr(owners[owner], name)
 
 
 def test_running_airflow_is_on_a_known_line():
@@ -64,6 +72,7 @@ def test_running_airflow_is_on_a_known_line():
 def test_integration_accepts_the_installed_airflow():
     bundles.check_internals(bundles_module)
     processor.check_internals(processor_module)
+    cleanup.check_internals(base_module)
 
 
 def test_wrapped_methods_keep_their_signatures():

@@ -244,3 +244,33 @@ def test_sharded_processors_never_deactivate_each_others_bundles(inprocess_watch
     assert _active(env.db) == {"s1": 1, "s2": 0}
     _shard(["s1"])
     assert _active(env.db) == {"s1": 1, "s2": 0}
+
+
+def test_removed_bundle_lets_go_of_its_versions_even_while_something_still_references_it(
+    inprocess_watcher, tmp_path
+):
+    """Our bundles hold their published version (a shared flock); a reference cycle (the status
+    hook wraps bundle methods) must not keep it held, or the removed bundle's storage is not
+    reclaimed until the garbage collector happens to run (grace period 0 here)."""
+    import gc
+
+    from airflow_bundles_ext.bundles._common import VersionHolds
+
+    env = inprocess_watcher
+    write_dag(tmp_path / "dags", "dag_held")
+    write_bundle_file(env.conf_dir, "held", kwargs={"path": str(tmp_path / "dags")})
+    manager, known = _started(env)
+    bundle = _bundle(manager, "held")
+    bundle.holds = VersionHolds("held")  # what this package's bundles carry
+    bundle.holds.hold("v1")
+    bundle.cycle = bundle  # what the status hook's method wrappers amount to
+    (env.storage / "held" / "versions" / "v1").mkdir(parents=True)
+    del bundle
+    gc.disable()
+    try:
+        remove_bundle_file(env.conf_dir, "held")
+        manager._refresh_dag_bundles(known_files=known)  # deactivates, then reclaims (grace 0)
+    finally:
+        gc.enable()
+    assert not (env.storage / "held").exists()
+    assert not (env.storage / "_tracking" / "held").exists()

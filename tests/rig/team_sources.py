@@ -1,0 +1,91 @@
+"""Where a team's DAG code lives, and the bundle file that points at it.
+
+- :class:`S3Source`: ``s3://<bucket>/<bundle>/`` on a moto server; the bundle uses the default
+  ``aws_default`` connection (``MotoServer.client_env()`` points it at moto).
+- :class:`GitSource`: a repository served anonymously over HTTP on 127.0.0.1
+  (``GitHttpServer.anonymous``), DAGs under ``dags/`` next to non-DAG code; no connection.
+
+Both write the probe DAG file (:mod:`tests.rig.probe_dags`) at a code version with
+:meth:`publish`, and give the entry of ``<bundle>.json`` with :meth:`bundle_kwargs`. Bundle
+files name only this package's classes, with the bundle name equal to the file stem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from airflow_bundles_ext.watcher.demo import write_bundle_file
+from tests.rig.git import GitRemote
+from tests.rig.git_http import GitHttpServer
+from tests.rig.moto import MotoServer
+from tests.rig.probe_dags import PROBE_FILE, probe_source
+
+S3_CLASSPATH = "airflow_bundles_ext.bundles.s3.S3DagBundle"
+GIT_CLASSPATH = "airflow_bundles_ext.bundles.git.GitDagBundle"
+
+
+class TeamSource(Protocol):
+    bundle: str
+    classpath: str
+
+    def publish(self, code: str) -> None: ...
+
+    def bundle_kwargs(self) -> dict[str, Any]: ...
+
+
+class S3Source:
+    classpath = S3_CLASSPATH
+
+    def __init__(self, moto: MotoServer, bucket: str, bundle: str, *, refresh_interval: int = 2) -> None:
+        self.moto, self.bucket, self.bundle = moto, bucket, bundle
+        self.refresh_interval = refresh_interval
+        client = moto.boto3_client()
+        if bucket not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
+            client.create_bucket(Bucket=bucket)
+            # Old versions stay rebuildable on a fresh worker only in a versioned bucket.
+            client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+    def publish(self, code: str) -> None:
+        client = self.moto.boto3_client()
+        client.put_object(
+            Bucket=self.bucket,
+            Key=f"{self.bundle}/{PROBE_FILE}",
+            Body=probe_source(self.bundle, code).encode(),
+        )
+        client.put_object(Bucket=self.bucket, Key=f"{self.bundle}/sql/report.sql", Body=b"select 1;\n")
+
+    def bundle_kwargs(self) -> dict[str, Any]:
+        return {"bucket_name": self.bucket, "prefix": self.bundle, "refresh_interval": self.refresh_interval}
+
+
+class GitSource:
+    classpath = GIT_CLASSPATH
+
+    def __init__(self, server: GitHttpServer, bundle: str, *, refresh_interval: int = 2) -> None:
+        self.server, self.bundle = server, bundle
+        self.refresh_interval = refresh_interval
+        self.remote = GitRemote(server.project_root, name=bundle)
+
+    def publish(self, code: str) -> None:
+        self.remote.commit(
+            {f"dags/{PROBE_FILE}": probe_source(self.bundle, code), "etl/transform.py": "ROWS = []\n"},
+            message=f"probe code {code}",
+        )
+
+    @property
+    def head(self) -> str:
+        return self.remote.head()
+
+    def bundle_kwargs(self) -> dict[str, Any]:
+        return {
+            "repo_url": self.server.url(f"{self.bundle}.git"),
+            "tracking_ref": "main",
+            "subdir": "dags",
+            "refresh_interval": self.refresh_interval,
+        }
+
+
+def write_team_file(directory: Path, source: TeamSource) -> Path:
+    """Write ``<directory>/<bundle>.json`` for ``source`` (atomically)."""
+    return write_bundle_file(directory, source.bundle, source.classpath, source.bundle_kwargs())

@@ -110,6 +110,14 @@ class MotoServer:
     def add_faults(self, *rules: dict[str, Any]) -> None:
         self._call("POST", "/_rig/faults", list(rules))
 
+    def held(self, name: str) -> int:
+        """Requests that reached the ``hold`` fault ``name`` so far."""
+        return int(self._call("GET", f"/_rig/held/{name}")["held"])
+
+    def release(self, name: str) -> None:
+        """Let the requests waiting at the ``hold`` fault ``name`` go on."""
+        self._call("POST", f"/_rig/release/{name}")
+
     def clear_faults(self) -> None:
         self._call("DELETE", "/_rig/faults")
 

@@ -11,9 +11,11 @@ Control endpoints (not S3):
 - ``DELETE /_rig/faults``
 
 A fault rule: ``{"op": "GetObject", "key": "<regex on the object key>", "times": 1,
-"action": "status"|"reset"|"truncate"|"delay"|"inflate"|"ignore-conditions", "status": 503,
-"code": "SlowDown", "seconds": 1.0}``. ``op`` and ``key`` are optional filters; ``times`` (default 1, -1 for
-always) counts matching requests.
+"action": "status"|"reset"|"truncate"|"delay"|"inflate"|"ignore-conditions"|"hold",
+"status": 503, "code": "SlowDown", "seconds": 1.0, "name": "a-hold"}``. ``op`` and ``key`` are
+optional filters; ``times`` (default 1, -1 for always) counts matching requests. A ``hold`` keeps
+the request waiting until ``POST /_rig/release/<name>``; ``GET /_rig/held/<name>`` says how many
+requests reached it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ _lock = threading.Lock()
 _counts: Counter[str] = Counter()
 _bytes = {"out": 0, "in": 0}
 _faults: list[dict] = []
+_holds: dict[str, threading.Event] = {}  # "hold" faults wait here until the test releases them
+_held: Counter[str] = Counter()  # requests that reached a hold, by name
 
 
 def classify(method: str, path: str, query: str) -> tuple[str, str]:
@@ -148,6 +152,12 @@ class RigMiddleware:
                 raise ConnectionAbortedError("injected reset")
             if action == "delay":
                 time.sleep(float(fault.get("seconds", 1.0)))
+            if action == "hold":  # until POST /_rig/release/<name> (or 120 s): a request caught midway
+                name = str(fault.get("name", "hold"))
+                with _lock:
+                    event = _holds.setdefault(name, threading.Event())
+                    _held[name] += 1
+                event.wait(120)
             if action == "truncate":
                 return self._truncated(environ, start_response)
             if action == "ignore-conditions":  # an S3-compatible endpoint without conditional writes
@@ -211,6 +221,12 @@ class RigMiddleware:
                 _counts.clear()
                 _bytes.update({"out": 0, "in": 0})
             return _json(start_response, {"ok": True})
+        if path == "/_rig/faults" and method == "DELETE":
+            with _lock:
+                for event in _holds.values():
+                    event.set()  # nothing stays held once the faults are cleared
+                _holds.clear()
+                _held.clear()
         if path == "/_rig/faults":
             with _lock:
                 if method == "DELETE":
@@ -219,6 +235,13 @@ class RigMiddleware:
                     size = int(environ.get("CONTENT_LENGTH") or 0)
                     _faults.extend(json.loads(environ["wsgi.input"].read(size) or b"[]"))
                 return _json(start_response, {"faults": _faults})
+        if path.startswith("/_rig/held/") and method == "GET":
+            with _lock:
+                return _json(start_response, {"held": _held[path.rsplit("/", 1)[1]]})
+        if path.startswith("/_rig/release/") and method == "POST":
+            with _lock:
+                _holds.setdefault(path.rsplit("/", 1)[1], threading.Event()).set()
+            return _json(start_response, {"ok": True})
         return _json(start_response, {"error": "unknown rig endpoint"}, "404 Not Found")
 
 

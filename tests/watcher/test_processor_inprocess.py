@@ -254,7 +254,7 @@ def test_removed_bundle_lets_go_of_its_versions_even_while_something_still_refer
     reclaimed until the garbage collector happens to run (grace period 0 here)."""
     import gc
 
-    from airflow_bundles_ext.bundles._common import VersionHolds
+    from airflow_bundles_ext.compat.tracking import VersionHolds
 
     env = inprocess_watcher
     write_dag(tmp_path / "dags", "dag_held")

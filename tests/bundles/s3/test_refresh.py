@@ -56,7 +56,7 @@ def test_unchanged_files_are_hard_linked_from_the_published_tree(bucket, make_bu
 def test_no_change_refresh_makes_only_list_requests(s3, bucket, make_bundle):
     bucket.put({f"d{i:02}.py": f"x = {i}\n" for i in range(25)})
     bundle = make_bundle(max_workers=8)
-    bundle._objects.page_size = 10  # three LIST pages without uploading thousands of objects
+    bundle.objects.page_size = 10  # three LIST pages without uploading thousands of objects
     bundle.initialize()
     version = bundle.get_current_version().version
     s3.reset_counts()

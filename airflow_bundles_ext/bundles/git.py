@@ -29,16 +29,15 @@ from airflow_bundles_ext.bundles.git_auth import GitAuth
 from airflow_bundles_ext.bundles.git_io import DEFAULT_TIMEOUT, GitRunner
 from airflow_bundles_ext.bundles.git_store import GitStore
 from airflow_bundles_ext.bundles.git_submodules import checkout_submodules
+from airflow_bundles_ext.bundles.kwargs import optional_seconds, tree_limits
 from airflow_bundles_ext.core import git_urls, refs
 from airflow_bundles_ext.core.paths import safe_relative_path
 from airflow_bundles_ext.errors import (
-    BundleConfigError,
     GitCommandError,
     GitSourceError,
     RefNotFoundError,
     VersionUnavailableError,
 )
-from airflow_bundles_ext.tree_check import TreeLimits
 
 STORE_DIR = "store.git"
 MODULES_DIR = "modules"
@@ -99,14 +98,10 @@ class GitDagBundle(VersionedTreeBundle):
         self.git_conn_id = git_conn_id
         self.submodules = bool(submodules)
         self.prune_dotgit_folder = prune_dotgit_folder
-        self.git_timeout = _positive(git_timeout, source, "git_timeout") or DEFAULT_TIMEOUT
-        self.git_low_speed_time = _positive(git_low_speed_time, source, "git_low_speed_time")
+        self.git_timeout = optional_seconds(git_timeout, source, "git_timeout") or DEFAULT_TIMEOUT
+        self.git_low_speed_time = optional_seconds(git_low_speed_time, source, "git_low_speed_time")
         self.restricted = bool(restricted)
-        self.limits = TreeLimits(
-            max_files=_positive_int(max_files, source, "max_files"),
-            max_bytes=_positive_int(max_bytes, source, "max_bytes"),
-            external_symlinks=not self.restricted,
-        )
+        self.limits = tree_limits(max_files, max_bytes, source, external_symlinks=not self.restricted)
         self.log = self.log.bind(tracking_ref=tracking_ref)
         self._auth: tuple[str, GitAuth] | None = None
         self._view_repo_url: tuple[str | None] | None = None  # read from the connection once
@@ -250,22 +245,6 @@ class GitDagBundle(VersionedTreeBundle):
 
             self._view_repo_url = (connection_repo_url(self.git_conn_id),)
         return self._view_repo_url[0]
-
-
-def _positive(value: Any, source: str, key: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise BundleConfigError(source, "must be a positive number of seconds", key=key)
-    return float(value)
-
-
-def _positive_int(value: Any, source: str, key: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise BundleConfigError(source, "must be a positive whole number", key=key)
-    return value
 
 
 def _expiring(expires_at: datetime | None) -> bool:

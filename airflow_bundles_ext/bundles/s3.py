@@ -10,18 +10,14 @@ publishing and the Airflow contract. This module is the source:
 - **build**: hard-link what the published tree already has, GET only what was added or
   changed (in parallel, verified), store the manifest (in the bucket first, so a worker can
   rebuild the version before anyone can use it);
-- **packed versions** (``packed=True``, the default): after publishing a version it built, the
-  processor stores one archive of its tree next to its manifest
-  (:mod:`airflow_bundles_ext.archive`); a worker with empty storage, or a processor starting
-  cold, then gets the whole version with two GETs (manifest, archive), verified file by file,
-  and falls back to one GET per object when the archive is missing or damaged.
+- **packed versions** (``packed=True``, the default; :mod:`.s3_packed`): one archive per
+  version, so a worker with empty storage gets a whole version with two GETs.
 
 See docs/s3-bundle.md for configuration, IAM and limits.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -30,8 +26,11 @@ from typing import Any
 from urllib.parse import quote
 
 from airflow_bundles_ext import archive
+from airflow_bundles_ext.bundles import s3_packed as packed
 from airflow_bundles_ext.bundles.base import Target, VersionedTreeBundle
-from airflow_bundles_ext.bundles.s3_local import LocalManifests, link_unchanged
+from airflow_bundles_ext.bundles.kwargs import bounded_int, required_str, tree_limits
+from airflow_bundles_ext.bundles.s3_connection import client_for
+from airflow_bundles_ext.bundles.s3_local import LocalManifests, hashed, link_unchanged
 from airflow_bundles_ext.bundles.s3_release import ReleaseSource
 from airflow_bundles_ext.bundles.s3_versions import (
     DEFAULT_MANIFEST_ROOT,
@@ -43,7 +42,6 @@ from airflow_bundles_ext.bundles.s3_versions import (
 )
 from airflow_bundles_ext.core import manifest as mf
 from airflow_bundles_ext.errors import (
-    ArchiveError,
     BundleConfigError,
     EmptySourceRefusedError,
     ManifestError,
@@ -51,9 +49,7 @@ from airflow_bundles_ext.errors import (
     S3SourceError,
     VersionUnavailableError,
 )
-from airflow_bundles_ext.publish import empty_dir
 from airflow_bundles_ext.s3_client import Fetch, S3Objects, fetch_all
-from airflow_bundles_ext.tree_check import TreeLimits
 
 __all__ = ["DEFAULT_MANIFEST_ROOT", "S3DagBundle"]
 
@@ -116,7 +112,7 @@ class S3DagBundle(VersionedTreeBundle):
     ) -> None:
         super().__init__(**kwargs)
         where = f"bundle {self.name!r}"
-        self.bucket_name = _require(bucket_name, where, "bucket_name")
+        self.bucket_name = required_str(bucket_name, where, "bucket_name")
         self.prefix = prefix or ""
         self.list_prefix = self.prefix.strip("/") + "/" if self.prefix.strip("/") else ""
         self.manifest_prefix = manifest_prefix_for(manifest_prefix, self.name, where)
@@ -128,14 +124,11 @@ class S3DagBundle(VersionedTreeBundle):
                     key="prefix",
                 )
         self.aws_conn_id = aws_conn_id
-        self.max_workers = _bounded(max_workers, 1, 128, where, "max_workers")
-        self.max_attempts = _bounded(max_attempts, 1, 20, where, "max_attempts")
+        self.max_workers = bounded_int(max_workers, 1, 128, where, "max_workers")
+        self.max_attempts = bounded_int(max_attempts, 1, 20, where, "max_attempts")
         self.allow_empty = bool(allow_empty)
         self.connect_timeout, self.read_timeout = float(connect_timeout), float(read_timeout)
-        self.limits = TreeLimits(
-            max_files=_optional_cap(max_files, where, "max_files"),
-            max_bytes=_optional_cap(max_bytes, where, "max_bytes"),
-        )
+        self.limits = tree_limits(max_files, max_bytes, where)
         self.packed = bool(packed)
         self.release = ReleaseSource(self) if release_mode else None
         self.local_manifests = LocalManifests(self.base_dir)
@@ -236,7 +229,7 @@ class S3DagBundle(VersionedTreeBundle):
             if plan.pinned:
                 raise_if_unavailable(target.version, exc)
             raise
-        final = _hashed(mf.with_fetched(plan.manifest, got), staging)
+        final = hashed(mf.with_fetched(plan.manifest, got), staging)
         data = mf.dumps(final, bucket=self.bucket_name, prefix=self.list_prefix)
         if not plan.pinned:  # workers rebuild from this manifest: store it before anyone can use the version
             self.objects.put_bytes(self.manifest_key(target.version), data)
@@ -257,7 +250,7 @@ class S3DagBundle(VersionedTreeBundle):
             self._published_manifest = self._manifest_of(target.version)
         self.local_manifests.prune({target.version}, self.versions_dir)
         if self.packed and self._unpacked == target.version:
-            self._pack(target.version)
+            packed.pack(self, target.version, self._manifest_of(target.version))
             self._unpacked = None
 
     # --- packed versions ----------------------------------------------------------------------
@@ -267,44 +260,22 @@ class S3DagBundle(VersionedTreeBundle):
         plan: _Build = target.detail
         try:
             stored = plan.manifest if plan.pinned else self._stored_manifest(target.version)
-            if not archive.verifiable(stored):
-                return False
-            with self.objects.open(self.archive_key(target.version)) as body:
-                archive.unpack(body, staging, stored)
-        except (ArchiveError, S3SourceError, VersionUnavailableError) as exc:
+        except (S3SourceError, VersionUnavailableError) as exc:
             self.log.info(
-                "archive not used, fetching objects one by one", version=target.version, why=str(exc)
+                "no stored manifest, fetching objects one by one", version=target.version, why=str(exc)
             )
-            empty_dir(staging)
-            self.metrics.incr("archive_fallbacks")
+            return False
+        if not archive.verifiable(stored) or not packed.unpack(
+            self, self.archive_key(target.version), stored, staging
+        ):
             return False
         self.local_manifests.save(
             mf.dumps(stored, bucket=self.bucket_name, prefix=self.list_prefix), target.version
         )
-        self.metrics.incr("archives_unpacked")
-        self.log.info("version built from its archive", version=target.version, files=len(stored))
         return True
 
     def _stored_manifest(self, version: str) -> mf.Manifest:
         return stored_manifest(self.objects, self.manifest_key(version), version, self.list_prefix)
-
-    def _pack(self, version: str) -> None:
-        """Store the archive of a published version; a failure costs workers requests, nothing else."""
-        manifest = self._manifest_of(version)
-        tmp = self.base_dir / f".{version}{archive.SUFFIX}.part"
-        try:
-            with self.metrics.timer("archive_duration"):
-                size = archive.pack(self.store.version_dir(version), manifest, tmp)
-                self.objects.put_file(self.archive_key(version), tmp, if_none_match=True)
-            self.metrics.incr("archive_bytes", size)
-            self.log.info("version packed", version=version, bytes=size)
-        except S3RequestError as exc:
-            if exc.code != "PreconditionFailed":  # another processor stored it first: that is fine
-                self.log.warning("cannot store the version's archive", version=version, error=str(exc))
-        except (OSError, ArchiveError) as exc:
-            self.log.warning("cannot pack the version", version=version, error=str(exc))
-        finally:
-            tmp.unlink(missing_ok=True)
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -335,61 +306,7 @@ class S3DagBundle(VersionedTreeBundle):
 
     @cached_property
     def objects(self) -> S3Objects:
-        client = _client(
+        client = client_for(
             self.aws_conn_id, self.max_workers, self.max_attempts, self.connect_timeout, self.read_timeout
         )
         return S3Objects(client, self.bucket_name, max_attempts=self.max_attempts)
-
-
-def _hashed(manifest: mf.Manifest, root: Path) -> mf.Manifest:
-    """``manifest`` with a ``sha256`` for every file (carried over from an old manifest: maybe none)."""
-    missing = {
-        p: mf.Got(e.version_id, _sha256(root / p)) for p, e in manifest.entries.items() if not e.sha256
-    }
-    return mf.with_fetched(manifest, missing) if missing else manifest
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-def _client(conn_id: str | None, workers: int, attempts: int, connect: float, read: float) -> Any:
-    """An S3 client from the Airflow AWS connection (endpoint_url, region, IRSA, assume-role all apply).
-
-    The connection's own botocore config (extra ``config_kwargs``) is kept; retries, pool size
-    and timeouts are set on top so the download pool never waits for a connection.
-    """
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-    from botocore.config import Config
-
-    try:
-        hook = AwsBaseHook(aws_conn_id=conn_id, client_type="s3")
-        ours = Config(
-            retries={"mode": "standard", "total_max_attempts": attempts},
-            max_pool_connections=workers + 2,
-            connect_timeout=connect,
-            read_timeout=read,
-        )
-        return hook.get_client_type(region_name=hook.region_name, config=hook.config.merge(ours))
-    except Exception as exc:
-        raise S3SourceError(
-            f"cannot create an S3 client from connection {conn_id!r}: {type(exc).__name__}: {exc}; "
-            "check the connection's extra (region_name, endpoint_url, role_arn)"
-        ) from exc
-
-
-def _require(value: Any, where: str, key: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise BundleConfigError(where, "must be a non-empty string", key=key)
-    return value
-
-
-def _optional_cap(value: Any, where: str, key: str) -> int | None:
-    return None if value is None else _bounded(value, 1, 2**62, where, key)
-
-
-def _bounded(value: Any, low: int, high: int, where: str, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise BundleConfigError(where, f"must be an integer from {low} to {high}", key=key)
-    return value

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import shutil
 from collections.abc import Iterable
@@ -104,3 +105,16 @@ def _copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
     except OSError as exc:
         raise PublishError(f"cannot copy {src} to {dst}: {exc}; check free space") from exc
+
+
+def hashed(manifest: mf.Manifest, root: Path) -> mf.Manifest:
+    """``manifest`` with a ``sha256`` for every file (carried over from an old manifest: maybe none)."""
+    missing = {
+        p: mf.Got(e.version_id, sha256_of(root / p)) for p, e in manifest.entries.items() if not e.sha256
+    }
+    return mf.with_fetched(manifest, missing) if missing else manifest
+
+
+def sha256_of(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()

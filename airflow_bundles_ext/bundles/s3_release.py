@@ -14,18 +14,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_bundles_ext import archive
+from airflow_bundles_ext.bundles import s3_packed as packed
 from airflow_bundles_ext.bundles.base import Target
 from airflow_bundles_ext.core import manifest as mf
 from airflow_bundles_ext.core.release import ReleaseLayout, load_pointer
 from airflow_bundles_ext.errors import (
-    ArchiveError,
     ManifestError,
     S3RequestError,
     S3SourceError,
     VersionUnavailableError,
 )
-from airflow_bundles_ext.publish import empty_dir
 from airflow_bundles_ext.s3_client import Fetch, fetch_all
 
 if TYPE_CHECKING:
@@ -71,7 +69,7 @@ class ReleaseSource:
         manifest = self._manifest(target.version)
         where = f"bundle {self.bundle.name!r} release {target.version}"
         self.bundle.limits.check_counts(len(manifest), manifest.total_bytes, where)
-        if not self._unpack(target.version, manifest, staging):
+        if not packed.unpack(self.bundle, self.layout.archive_key(target.version), manifest, staging):
             self._fetch_objects(target.version, manifest, staging)
         data = mf.dumps(manifest, bucket=self.layout.bucket, prefix=self.layout.prefix)
         self.bundle.local_manifests.save(data, target.version)
@@ -100,18 +98,6 @@ class ReleaseSource:
                 f"release unavailable: {self.layout.url(key)} describes another release"
             )
         return stored.manifest
-
-    def _unpack(self, version: str, manifest: mf.Manifest, staging: Path) -> bool:
-        try:
-            with self.bundle.objects.open(self.layout.archive_key(version)) as body:
-                archive.unpack(body, staging, manifest)
-        except (ArchiveError, S3SourceError) as exc:
-            self.bundle.log.info("release archive not used, fetching objects", version=version, why=str(exc))
-            self.bundle.metrics.incr("archive_fallbacks")
-            empty_dir(staging)
-            return False
-        self.bundle.metrics.incr("archives_unpacked")
-        return True
 
     def _fetch_objects(self, version: str, manifest: mf.Manifest, staging: Path) -> None:
         jobs = [

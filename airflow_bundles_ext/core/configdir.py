@@ -166,13 +166,7 @@ def reconcile(
     bundles: dict[str, BundleSpec] = {}
     kept: dict[str, BundleSpec] = {}
     for file in sorted(parsed):
-        result = parsed[file]
-        if isinstance(result, BundleSpec) and result.name in static:
-            result = FileError(
-                file,
-                f"{file}: bundle name {result.name!r} is defined in [dag_processor] "
-                "dag_bundle_config_list, which wins; rename the bundle or remove it from the static list",
-            )
+        result = _outside_static(file, parsed[file], static)
         if isinstance(result, BundleSpec):
             bundles[result.name] = kept[file] = result
         else:
@@ -190,6 +184,17 @@ def reconcile(
             continue
         bundles[spec.name] = spec
     return Resolution(bundles=bundles, errors=errors, last_good=kept)
+
+
+def _outside_static(file: str, result: ParseResult, static: frozenset[str]) -> ParseResult:
+    """A file's bundle must not take a name of the static list, which wins."""
+    if isinstance(result, BundleSpec) and result.name in static:
+        return FileError(
+            file,
+            f"{file}: bundle name {result.name!r} is defined in [dag_processor] "
+            "dag_bundle_config_list, which wins; rename the bundle or remove it from the static list",
+        )
+    return result
 
 
 def changed_bundles(

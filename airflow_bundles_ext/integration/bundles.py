@@ -12,7 +12,7 @@ bundles, no process sees every bundle of every processor (apache/airflow #69963)
 that owns a bundle (:mod:`.processor`). How depends on the Airflow line
 (:func:`.compat.sync_keeping_unknown_bundles`).
 
-Internals used (pinned in tests/watcher/test_internals.py): ``DagBundlesManager.parse_config``,
+Internals used (pinned in tests/integration/test_internals.py): ``DagBundlesManager.parse_config``,
 ``.sync_bundles_to_db`` (``deactivate_missing=`` on 3.3), ``._bundle_config`` and
 ``_InternalBundleConfig``.
 """

@@ -14,7 +14,7 @@ Two methods are wrapped, the same on Airflow 3.2 and 3.3:
 Both also drive the bundle status writer (:class:`~.status_hook.StatusHook`) when
 ``[bundles_ext] status_writer`` is on, with or without the watcher.
 
-Internals used (pinned in tests/watcher/test_internals.py, listed per line in :mod:`.compat`):
+Internals used (pinned in tests/integration/test_internals.py, listed per line in :mod:`.compat`):
 the wrapped methods, the attrs fields ``_dag_bundles``, ``_bundle_versions``,
 ``_force_refresh_bundles``, ``bundle_names_to_parse`` (3.3 also ``_bundle_version_data`` and
 ``_bundle_name_to_team_name``), ``handle_removed_files(known_files)`` and, on 3.3,

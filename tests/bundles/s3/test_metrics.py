@@ -49,3 +49,6 @@ def test_refresh_emits_duration_and_object_counts_to_statsd(bucket, bundle_stora
     assert "af.bundles_ext.s3.objects_downloaded:3|c" in lines
     assert "af.bundles_ext.s3.bytes_downloaded:21|c" in lines
     assert "af.bundles_ext.s3.objects_listed:3|g" in lines
+    # the processor packed the version it built (packed=True, the default)
+    assert any(line.startswith("af.bundles_ext.s3.archive_bytes:") for line in lines), lines
+    assert any(line.startswith("af.bundles_ext.s3.archive_duration:") for line in lines), lines

@@ -122,6 +122,13 @@ class AirflowEnv:
         with self.engine.connect() as conn:
             return list(conn.execute(sa.text(sql), params))
 
+    def create_teams(self, *names: str) -> None:
+        """Rows of the ``team`` table, what ``airflow teams create`` writes (one process per team
+        costs seconds each; the CLI path itself is exercised by test_bundle_files' default policy)."""
+        with self.engine.begin() as conn:
+            for name in names:
+                conn.execute(sa.text("insert into team (name) values (:name)"), {"name": name})
+
     def bundles(self) -> dict[str, Any]:
         """``dag_bundle`` rows by name."""
         return {r.name: r for r in self.query("select name, active, version, last_refreshed from dag_bundle")}

@@ -1,42 +1,9 @@
-"""The rig itself: the stock DAG processor parses a LocalDagBundle into a real metadata DB."""
+"""The rig itself: moto's counters and faults, the git remote. (The Airflow side of the rig, a
+stock dag-processor on SQLite and PostgreSQL, is exercised by every e2e test.)"""
 
 from __future__ import annotations
 
 import pytest
-
-from tests.rig.airflow_env import write_dag
-
-
-def _run_local_bundle(env, start_processor) -> None:
-    dags = env.home / "local-dags"
-    write_dag(dags, "rig_smoke")
-    env.set_bundles(
-        [
-            {
-                "name": "local",
-                "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-                "kwargs": {"path": str(dags)},
-            }
-        ]
-    )
-    proc = start_processor(env)
-    proc.wait_for(lambda: "rig_smoke" in env.dags("local"), timeout=90, what="DAG rig_smoke in the DB")
-    assert env.bundles()["local"].active
-    (dags / "rig_smoke.py").unlink()
-    proc.wait_for(lambda: env.dags("local")["rig_smoke"].is_stale, timeout=60, what="DAG rig_smoke stale")
-    proc.stop()
-    assert not proc.alive()
-
-
-@pytest.mark.e2e
-def test_stock_dag_processor_parses_local_bundle_into_sqlite(airflow_env, start_processor):
-    _run_local_bundle(airflow_env, start_processor)
-
-
-@pytest.mark.e2e
-@pytest.mark.postgres
-def test_stock_dag_processor_parses_local_bundle_into_postgres(pg_airflow_env, start_processor):
-    _run_local_bundle(pg_airflow_env, start_processor)
 
 
 def test_moto_rig_counts_requests_and_injects_faults(s3):

@@ -215,8 +215,7 @@ TENANT_FILES: dict[str, dict[str, Any] | bytes] = {
 def with_policy(sqlite_template, tmp_path_factory) -> Iterator[SimpleNamespace]:
     root = tmp_path_factory.mktemp("policy-file")
     env = sqlite_template.new_env(root / "airflow")
-    for team in ("team-alpha", "team-beta", "team-gamma", "team-delta", "team-eps"):
-        env.airflow("teams", "create", team, AIRFLOW__CORE__MULTI_TEAM="True")
+    env.create_teams("team-alpha", "team-beta", "team-gamma", "team-delta", "team-eps")
     policy = root / "tenancy-policy.json"
     policy.write_text(json.dumps(POLICY))
     try:

@@ -20,7 +20,7 @@ from airflow_bundles_ext.policy_source import PolicySource
 from airflow_bundles_ext.watcher.reader import DirIO, read_bytes
 from airflow_bundles_ext.watcher.state import LastGoodStore
 from airflow_bundles_ext.watcher.view import ConfigDirView
-from tests.watcher.bundles_for_tests import CLASSPATH
+from tests.integration.bundles_for_tests import CLASSPATH
 
 LOCAL = "airflow.dag_processing.bundles.local.LocalDagBundle"
 ALLOW = Allowlist((LOCAL, "airflow_bundles_ext.no_such_module.*", CLASSPATH + "*"))

@@ -14,8 +14,8 @@ from airflow.dag_processing.manager import DagFileProcessorManager, DagFileStat
 from airflow_bundles_ext.compat.airflow import airflow_line
 from airflow_bundles_ext.integration.processor import watcher_of
 from airflow_bundles_ext.watcher.demo import LOCAL_BUNDLE, remove_bundle_file, write_bundle_file
+from tests.integration.bundles_for_tests import CLASSPATH
 from tests.rig.airflow_env import write_dag
-from tests.watcher.bundles_for_tests import CLASSPATH
 
 
 def _rows(db, sql):

@@ -1,4 +1,4 @@
-"""Real ``BaseDagBundle`` subclasses for watcher tests (importable as ``tests.watcher.bundles_for_tests``)."""
+"""Real ``BaseDagBundle`` subclasses for the integration and watcher tests (importable by classpath)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.dag_processing.bundles.base import BaseDagBundle
 
-CLASSPATH = "tests.watcher.bundles_for_tests."
+CLASSPATH = "tests.integration.bundles_for_tests."
 
 
 class OutageBundle(BaseDagBundle):

@@ -34,7 +34,6 @@ from airflow_bundles_ext.bundles.s3_local import LocalManifests, hashed, link_un
 from airflow_bundles_ext.bundles.s3_release import ReleaseSource
 from airflow_bundles_ext.bundles.s3_versions import (
     DEFAULT_MANIFEST_ROOT,
-    MANIFEST_ROOT_PREFIX,
     list_manifest,
     manifest_prefix_for,
     raise_if_unavailable,
@@ -42,11 +41,9 @@ from airflow_bundles_ext.bundles.s3_versions import (
 )
 from airflow_bundles_ext.core import manifest as mf
 from airflow_bundles_ext.errors import (
-    BundleConfigError,
     EmptySourceRefusedError,
     ManifestError,
     S3RequestError,
-    S3SourceError,
     VersionUnavailableError,
 )
 from airflow_bundles_ext.s3_client import Fetch, S3Objects, fetch_all
@@ -115,14 +112,7 @@ class S3DagBundle(VersionedTreeBundle):
         self.bucket_name = required_str(bucket_name, where, "bucket_name")
         self.prefix = prefix or ""
         self.list_prefix = self.prefix.strip("/") + "/" if self.prefix.strip("/") else ""
-        self.manifest_prefix = manifest_prefix_for(manifest_prefix, self.name, where)
-        for manifests in (MANIFEST_ROOT_PREFIX, self.manifest_prefix):
-            if self.list_prefix.startswith(manifests):
-                raise BundleConfigError(
-                    where,
-                    f"lies inside the manifest prefix {manifests!r}; choose a prefix apart",
-                    key="prefix",
-                )
+        self.manifest_prefix = manifest_prefix_for(manifest_prefix, self.name, self.list_prefix, where)
         self.aws_conn_id = aws_conn_id
         self.max_workers = bounded_int(max_workers, 1, 128, where, "max_workers")
         self.max_attempts = bounded_int(max_attempts, 1, 20, where, "max_attempts")
@@ -218,7 +208,7 @@ class S3DagBundle(VersionedTreeBundle):
         if self.release:
             return self.release.build(target, staging)
         plan: _Build = target.detail
-        if self.packed and plan.base_version is None and self._unpack(target, staging):
+        if self.packed and plan.base_version is None and packed.unpack_version(self, target, staging):
             return
         change = mf.diff(plan.base, plan.manifest)
         base_dir = self.store.version_dir(plan.base_version) if plan.base_version else None
@@ -252,30 +242,6 @@ class S3DagBundle(VersionedTreeBundle):
         if self.packed and self._unpacked == target.version:
             packed.pack(self, target.version, self._manifest_of(target.version))
             self._unpacked = None
-
-    # --- packed versions ----------------------------------------------------------------------
-
-    def _unpack(self, target: Target, staging: Path) -> bool:
-        """Build ``target`` from its archive (2 GETs: stored manifest, archive); ``False`` to fall back."""
-        plan: _Build = target.detail
-        try:
-            stored = plan.manifest if plan.pinned else self._stored_manifest(target.version)
-        except (S3SourceError, VersionUnavailableError) as exc:
-            self.log.info(
-                "no stored manifest, fetching objects one by one", version=target.version, why=str(exc)
-            )
-            return False
-        if not archive.verifiable(stored) or not packed.unpack(
-            self, self.archive_key(target.version), stored, staging
-        ):
-            return False
-        self.local_manifests.save(
-            mf.dumps(stored, bucket=self.bucket_name, prefix=self.list_prefix), target.version
-        )
-        return True
-
-    def _stored_manifest(self, version: str) -> mf.Manifest:
-        return stored_manifest(self.objects, self.manifest_key(version), version, self.list_prefix)
 
     # --- plumbing -------------------------------------------------------------------------------
 

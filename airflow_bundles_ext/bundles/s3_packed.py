@@ -13,12 +13,40 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from airflow_bundles_ext import archive
+from airflow_bundles_ext.bundles.s3_versions import stored_manifest
 from airflow_bundles_ext.core import manifest as mf
-from airflow_bundles_ext.errors import ArchiveError, S3RequestError, S3SourceError
+from airflow_bundles_ext.errors import ArchiveError, S3RequestError, S3SourceError, VersionUnavailableError
 from airflow_bundles_ext.publish import empty_dir
 
 if TYPE_CHECKING:
+    from airflow_bundles_ext.bundles.base import Target
     from airflow_bundles_ext.bundles.s3 import S3DagBundle
+
+
+def unpack_version(bundle: S3DagBundle, target: Target, staging: Path) -> bool:
+    """Build ``target`` from its archive (2 GETs: stored manifest, archive); ``False`` to fall back."""
+    plan = target.detail
+    try:
+        stored = (
+            plan.manifest
+            if plan.pinned
+            else stored_manifest(
+                bundle.objects, bundle.manifest_key(target.version), target.version, bundle.list_prefix
+            )
+        )
+    except (S3SourceError, VersionUnavailableError) as exc:
+        bundle.log.info(
+            "no stored manifest, fetching objects one by one", version=target.version, why=str(exc)
+        )
+        return False
+    if not archive.verifiable(stored) or not unpack(
+        bundle, bundle.archive_key(target.version), stored, staging
+    ):
+        return False
+    bundle.local_manifests.save(
+        mf.dumps(stored, bucket=bundle.bucket_name, prefix=bundle.list_prefix), target.version
+    )
+    return True
 
 
 def unpack(bundle: S3DagBundle, key: str, manifest: mf.Manifest, staging: Path) -> bool:

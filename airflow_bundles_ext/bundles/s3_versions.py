@@ -80,10 +80,18 @@ def raise_if_unavailable(version: str, exc: S3RequestError) -> None:
     ) from exc
 
 
-def manifest_prefix_for(value: str | None, name: str, where: str) -> str:
-    """The manifest prefix of bundle ``name``: ``value`` (the kwarg) normalised, or the default."""
+def manifest_prefix_for(value: str | None, name: str, list_prefix: str, where: str) -> str:
+    """The manifest prefix of bundle ``name``: ``value`` (the kwarg) normalised, or the default;
+    refused when the bundle's own ``list_prefix`` lies inside it (its files would be manifests)."""
     if value is None:
-        return f"{DEFAULT_MANIFEST_ROOT}/{name}/"
-    if not isinstance(value, str) or not value.strip("/") or value.startswith("/"):
+        prefix = f"{DEFAULT_MANIFEST_ROOT}/{name}/"
+    elif not isinstance(value, str) or not value.strip("/") or value.startswith("/"):
         raise BundleConfigError(where, "must be a non-empty relative key prefix", key="manifest_prefix")
-    return value.rstrip("/") + "/"
+    else:
+        prefix = value.rstrip("/") + "/"
+    for manifests in (MANIFEST_ROOT_PREFIX, prefix):
+        if list_prefix.startswith(manifests):
+            raise BundleConfigError(
+                where, f"lies inside the manifest prefix {manifests!r}; choose a prefix apart", key="prefix"
+            )
+    return prefix

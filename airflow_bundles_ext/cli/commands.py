@@ -10,7 +10,7 @@ import json
 import sys
 from typing import Any
 
-from airflow_bundles_ext.core.configdir import FileError
+from airflow_bundles_ext.core.configdir import FileError, ParseResult, Resolution
 from airflow_bundles_ext.errors import BundlesExtError, PolicyError
 
 VALIDATE_COLUMNS = ("file", "bundle", "tenant", "status", "error")
@@ -37,30 +37,29 @@ def validate(args: Any) -> None:
     resolution = view.resolve(static_bundle_names())
     if view.snapshot is None:
         raise SystemExit(f"airflow bundles-ext validate: cannot list {directory}")
-    rows = []
-    for file, result in sorted(view.parse_results().items()):
-        error = resolution.errors.get(file)
-        kept = resolution.last_good.get(file)
-        bundle = kept.name if kept else (result.name if not isinstance(result, FileError) else "")
-        if error is None:
-            status = "ok"
-        elif file in resolution.stale_files:
-            status = "invalid (last good in force)"
-        else:
-            status = "invalid"
-        tenant = result.tenant if not isinstance(result, FileError) else ""
-        rows.append(
-            {
-                "file": file,
-                "bundle": bundle,
-                "tenant": tenant or "",
-                "status": status,
-                "error": error.message if error else "",
-            }
-        )
+    rows = [_validate_row(file, result, resolution) for file, result in sorted(view.parse_results().items())]
     _print(rows, VALIDATE_COLUMNS, args.output)
     if resolution.errors:
         raise SystemExit(1)
+
+
+def _validate_row(file: str, result: ParseResult, resolution: Resolution) -> dict[str, str]:
+    """One row of ``validate``: the file, the bundle it defines (or keeps), its tenant and status."""
+    error = resolution.errors.get(file)
+    kept = resolution.last_good.get(file)
+    if error is None:
+        status = "ok"
+    elif file in resolution.stale_files:
+        status = "invalid (last good in force)"
+    else:
+        status = "invalid"
+    return {
+        "file": file,
+        "bundle": kept.name if kept else ("" if isinstance(result, FileError) else result.name),
+        "tenant": "" if isinstance(result, FileError) else result.tenant or "",
+        "status": status,
+        "error": error.message if error else "",
+    }
 
 
 def list_bundles(args: Any) -> None:

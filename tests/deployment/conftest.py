@@ -1,10 +1,12 @@
 """One distributed deployment for every test under tests/deployment (starting it is the expensive part).
 
 The tests in this package share it, in file order, on one pytest-xdist worker (``--dist
-loadscope`` in scripts/test). Four teams, each defined only by ``<bundle>.json`` in the watched
+loadscope`` in scripts/test). Five teams, each defined only by ``<bundle>.json`` in the watched
 directory:
 
 - ``s3-team`` and ``git-team``: the versioning, triggerer and callback scenarios;
+- ``s3-release``: a release-mode S3 bundle that a pipeline publishes with ``airflow-bundle-release``,
+  in the versioning scenarios;
 - ``s3-gone`` and ``git-gone``: removed while a task runs (their own bundles, so removing them
   changes nothing for the other scenarios).
 
@@ -24,16 +26,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.deployment.scenario import GONE, TEAMS, Rig
+from tests.deployment.scenario import GONE, RELEASES, TEAMS, Rig
 from tests.rig.airflow_env import PostgresTemplate
 from tests.rig.broker import RedisBroker, redis_reachable
 from tests.rig.deployment import Deployment
 from tests.rig.git_http import GitHttpServer
 from tests.rig.moto import MotoServer
 from tests.rig.probe_dags import PROBE_DAGS, dag_id
-from tests.rig.team_sources import GitSource, S3Source, TeamSource, write_team_file
+from tests.rig.team_sources import GitSource, ReleaseSource, S3Source, TeamSource, write_team_file
 
 BUCKET = "team-dags"
+RELEASE_BUCKET = "team-releases"  # unversioned: releases are content-addressed
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")  # the rule of tests/conftest.py
 
 
@@ -53,8 +56,14 @@ def rig(postgres_template: PostgresTemplate, session_dir: Path) -> Iterator[Rig]
     deployment = Deployment(root / "deployment", env, broker=broker, extra_env=moto.client_env())
     try:
         sources: dict[str, TeamSource] = {}
-        for name in (*TEAMS, *GONE):
-            source = S3Source(moto, BUCKET, name) if name.startswith("s3-") else GitSource(git, name)
+        for name in (*TEAMS, *RELEASES, *GONE):
+            source: TeamSource
+            if name in RELEASES:
+                source = ReleaseSource(moto, RELEASE_BUCKET, name)
+            elif name.startswith("s3-"):
+                source = S3Source(moto, BUCKET, name)
+            else:
+                source = GitSource(git, name)
             source.publish("v1")
             write_team_file(deployment.conf_dir, source)
             sources[name] = source

@@ -10,6 +10,9 @@ from tests.rig.team_sources import TeamSource
 
 TEAMS = ("s3-team", "git-team")
 """Bundles of the versioning, triggerer and callback scenarios."""
+RELEASES = ("s3-release",)
+"""Release-mode bundles (``airflow-bundle-release`` publishes; ``release_mode=True``): the
+versioning scenarios too, where a cleared task pins an old release."""
 GONE = ("s3-gone", "git-gone")
 """Bundles whose files are removed while a task runs."""
 

@@ -4,7 +4,8 @@ One deployment (tests/deployment/conftest.py), its tests in the order below, whi
 they run in: each reads what the tasks themselves recorded (tests/rig/probe_dags.py): which code,
 which process, loaded from which tree of which storage root.
 
-**The versioning table of the Astronomer guide**, for our S3 and our Git bundle side by side:
+**The versioning table of the Astronomer guide**, for our S3 bundle, our Git bundle and a
+release-mode S3 bundle (``airflow-bundle-release publish`` moves its pointer) side by side:
 
 - creating new DAG runs uses the current DAG code:
   ``test_new_run_uses_the_current_code``;
@@ -17,7 +18,7 @@ which process, loaded from which tree of which storage root.
 played once (``story``), first, so worker-b's storage is still empty when it reruns the old task:
 
 1. only worker-a takes tasks: run ``old`` starts on code v1 and its ``hold`` task waits;
-2. v2 is published (an S3 upload, a git push) and parsed: new runs now get v2;
+2. v2 is published (an S3 upload, a git push, a release) and parsed: new runs now get v2;
 3. run ``new`` is triggered and runs; ``old`` is released and finishes;
 4. only worker-b takes tasks: ``after`` of run ``old`` is cleared.
 
@@ -47,7 +48,7 @@ import pytest
 
 from airflow_bundles_ext.integration.reclaim import KEPT_IN_USE, LOCAL_STATE
 from airflow_bundles_ext.watcher.demo import remove_bundle_file
-from tests.deployment.scenario import GONE, TEAMS, Rig, from_tree, wait_record
+from tests.deployment.scenario import GONE, RELEASES, TEAMS, Rig, from_tree, wait_record
 from tests.rig.probe_dags import PROBE_DAGS, Record, dag_id, read_records, release
 
 pytestmark = [
@@ -78,17 +79,21 @@ class Story:
         return found[0]
 
 
+VERSIONED = (*TEAMS, *RELEASES)
+"""The story's bundles: our S3 bundle, our Git bundle, and a release-mode S3 bundle."""
+
+
 @pytest.fixture(scope="module")
 def story(rig: Rig) -> dict[str, Story]:
     dep = rig.deployment
-    dags = {b: dag_id(b, "versions") for b in TEAMS}
-    v1 = {b: dep.bundle_version(dags[b]) for b in TEAMS}
+    dags = {b: dag_id(b, "versions") for b in VERSIONED}
+    v1 = {b: dep.bundle_version(dags[b]) for b in VERSIONED}
     with dep.only("worker-a"):
-        for b in TEAMS:
+        for b in VERSIONED:
             dep.trigger(dags[b], "old")
-        for b in TEAMS:
+        for b in VERSIONED:
             wait_record(dep, "hold of run old running", dag_id=dags[b], run_id="old", task_id="hold")
-        for b in TEAMS:
+        for b in VERSIONED:
             rig.sources[b].publish("v2")
         # Parsed: a new DAG version (v2 adds a task) at a new bundle version, which new runs get.
         v2 = {
@@ -100,20 +105,20 @@ def story(rig: Rig) -> dict[str, Story]:
                 ),
                 what=f"{dags[b]} parsed at a new bundle version",
             )
-            for b in TEAMS
+            for b in VERSIONED
         }
-        for b in TEAMS:
+        for b in VERSIONED:
             release(dep.results, dags[b], "new")
             dep.trigger(dags[b], "new")
             release(dep.results, dags[b], "old")
-        for b in TEAMS:
+        for b in VERSIONED:
             dep.wait_run(dags[b], "old", "success")
             dep.wait_run(dags[b], "new", "success")
     worker_b_empty = not any(dep.storage("worker-b").iterdir())
     with dep.only("worker-b"):
-        for b in TEAMS:
+        for b in VERSIONED:
             dep.clear(dags[b], "old", ["after"])
-        for b in TEAMS:
+        for b in VERSIONED:
             dep.wait_run(dags[b], "old", "success")
             wait_record(
                 dep, "after of run old rerun", dag_id=dags[b], run_id="old", task_id="after", try_number=2
@@ -127,11 +132,11 @@ def story(rig: Rig) -> dict[str, Story]:
             worker_b_empty=worker_b_empty,
             records=read_records(dep.results, dag_id=dags[b]),
         )
-        for b in TEAMS
+        for b in VERSIONED
     }
 
 
-@pytest.mark.parametrize("bundle", TEAMS)
+@pytest.mark.parametrize("bundle", VERSIONED)
 def test_new_run_uses_the_current_code(rig: Rig, story: dict[str, Story], bundle: str):
     dep, s = rig.deployment, story[bundle]
     assert s.v2 != s.v1
@@ -143,7 +148,7 @@ def test_new_run_uses_the_current_code(rig: Rig, story: dict[str, Story], bundle
         assert from_tree(dep, record, bundle, s.v2), record.describe()
 
 
-@pytest.mark.parametrize("bundle", TEAMS)
+@pytest.mark.parametrize("bundle", VERSIONED)
 def test_run_in_progress_finishes_on_the_version_it_started_with(
     rig: Rig, story: dict[str, Story], bundle: str
 ):
@@ -158,7 +163,7 @@ def test_run_in_progress_finishes_on_the_version_it_started_with(
     assert dep.ti_state(s.dag_id, "old", "added_in_v2") is None  # v2's new task is not in this run
 
 
-@pytest.mark.parametrize("bundle", TEAMS)
+@pytest.mark.parametrize("bundle", VERSIONED)
 def test_cleared_task_of_an_old_run_reruns_old_code_on_a_worker_that_never_had_that_version(
     rig: Rig, story: dict[str, Story], bundle: str
 ):
@@ -228,7 +233,7 @@ def test_failure_callbacks_of_a_file_defined_bundle_run_its_code_at_the_runs_ver
 def test_worker_started_later_with_empty_storage_runs_a_task_of_every_bundle(rig: Rig):
     dep = rig.deployment
     bundles = sorted(p.stem for p in dep.conf_dir.glob("*.json"))
-    assert len(bundles) == 4
+    assert len(bundles) == len((*TEAMS, *RELEASES, *GONE))
     dep.add_worker("worker-c")
     storage = dep.storage("worker-c")
     assert list(storage.iterdir()) == []

@@ -101,7 +101,7 @@ class Deployment:
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-                "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+                "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",  # the story holds three tasks on one worker
                 "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
                 "AIRFLOW__DAG_PROCESSOR__STALE_BUNDLE_CLEANUP_INTERVAL": "2",
                 # A new bundle version's files have a new mtime, so they are parsed at once

@@ -2,6 +2,9 @@
 
 - :class:`S3Source`: ``s3://<bucket>/<bundle>/`` on a moto server; the bundle uses the default
   ``aws_default`` connection (``MotoServer.client_env()`` points it at moto).
+- :class:`ReleaseSource`: a release root ``s3://<bucket>/<bundle>/`` written by the
+  ``airflow-bundle-release`` console script (what a CI pipeline runs); the bundle has
+  ``release_mode=True``.
 - :class:`GitSource`: a repository served anonymously over HTTP on 127.0.0.1
   (``GitHttpServer.anonymous``), DAGs under ``dags/`` next to non-DAG code; no connection.
 
@@ -12,6 +15,9 @@ files name only this package's classes, with the bundle name equal to the file s
 
 from __future__ import annotations
 
+import os
+import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,6 +26,7 @@ from tests.rig.git import GitRemote
 from tests.rig.git_http import GitHttpServer
 from tests.rig.moto import MotoServer
 from tests.rig.probe_dags import PROBE_FILE, probe_source
+from tests.rig.sidecar import console_script
 
 S3_CLASSPATH = "airflow_bundles_ext.bundles.s3.S3DagBundle"
 GIT_CLASSPATH = "airflow_bundles_ext.bundles.git.GitDagBundle"
@@ -57,6 +64,44 @@ class S3Source:
 
     def bundle_kwargs(self) -> dict[str, Any]:
         return {"bucket_name": self.bucket, "prefix": self.bundle, "refresh_interval": self.refresh_interval}
+
+
+class ReleaseSource:
+    classpath = S3_CLASSPATH
+
+    def __init__(self, moto: MotoServer, bucket: str, bundle: str, *, refresh_interval: int = 2) -> None:
+        self.moto, self.bucket, self.bundle = moto, bucket, bundle
+        self.refresh_interval = refresh_interval
+        client = moto.boto3_client()
+        if bucket not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
+            client.create_bucket(Bucket=bucket)
+
+    def publish(self, code: str) -> None:
+        """``airflow-bundle-release publish`` of a tree holding the probe DAG at ``code``."""
+        with tempfile.TemporaryDirectory(prefix="release-tree-") as tree:
+            (Path(tree) / PROBE_FILE).write_text(probe_source(self.bundle, code))
+            (Path(tree) / "sql").mkdir()
+            (Path(tree) / "sql" / "report.sql").write_text("select 1;\n")
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_"))}
+            env.update({k: v for k, v in self.moto.client_env().items() if k.startswith("AWS_")})
+            root = f"s3://{self.bucket}/{self.bundle}"
+            proc = subprocess.run(
+                [console_script("airflow-bundle-release"), "publish", tree, root],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            if proc.returncode != 0:
+                raise AssertionError(f"airflow-bundle-release publish: exit {proc.returncode}: {proc.stderr}")
+
+    def bundle_kwargs(self) -> dict[str, Any]:
+        return {
+            "bucket_name": self.bucket,
+            "prefix": self.bundle,
+            "release_mode": True,
+            "refresh_interval": self.refresh_interval,
+        }
 
 
 class GitSource:

@@ -160,7 +160,7 @@ def start_processor() -> Iterator[Callable[..., DagProcessor]]:
 
     yield start
     for proc in started:
-        proc.stop()
+        proc.stop(timeout=5)  # a test's teardown: what it asserted is done
 
 
 @pytest.fixture
@@ -178,4 +178,4 @@ def start_airflow() -> Iterator[Callable[..., AirflowCommand]]:
     for proc in started:  # all at once: each takes seconds to shut down
         proc.terminate()
     for proc in reversed(started):
-        proc.stop()
+        proc.stop(timeout=5)

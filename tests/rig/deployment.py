@@ -318,10 +318,12 @@ class Deployment:
         return rows[0].bundle_version if rows else None
 
     def latest_dag_version(self, dag_id: str) -> Any:
-        """The newest ``dag_version`` row of ``dag_id`` (the structure new runs are created with)."""
+        """The newest ``dag_version`` row of ``dag_id`` (the structure new runs are created with):
+        ``version_number``, ``bundle_version`` and the ``source_code`` it was parsed from."""
         rows = self.airflow_env.query(
-            "select version_number, bundle_version from dag_version where dag_id = :d"
-            " order by version_number desc limit 1",
+            "select dv.version_number, dv.bundle_version, dc.source_code from dag_version dv"
+            " left join dag_code dc on dc.dag_version_id = dv.id"
+            " where dv.dag_id = :d order by dv.version_number desc limit 1",
             d=dag_id,
         )
         return rows[0] if rows else None

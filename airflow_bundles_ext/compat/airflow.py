@@ -128,6 +128,17 @@ def require(owner: Any, names: Iterable[str], *, where: str) -> None:
         )
 
 
+def require_fields(fields: Iterable[str], needed: Iterable[str], *, where: str) -> None:
+    """Raise unless the model or attrs class at ``where``, with ``fields``, has every ``needed`` one."""
+    have = set(fields)
+    missing = [f for f in needed if f not in have]
+    if missing:
+        raise UnsupportedAirflowError(
+            f"bundle-config watcher cannot start: {where} lacks fields {', '.join(missing)} in this Airflow "
+            f"version; {_WHAT_TO_DO}"
+        )
+
+
 def require_params(func: Any, params: Iterable[str], *, where: str) -> None:
     """Raise unless ``func`` accepts every parameter in ``params`` (by name)."""
     try:

@@ -11,3 +11,35 @@ expected signature (:mod:`airflow_bundles_ext.compat.airflow`), and raises
 lines is in :mod:`airflow_bundles_ext.compat`, never here.
 ``tests/integration/test_internals.py`` pins the same internals so an upgrade fails CI first.
 """
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from airflow_bundles_ext.errors import UnsupportedAirflowError
+
+_PATCHED = "_bundles_ext_patched"
+
+
+def patch_once(cls: Any, **wrappers: Callable[[Any], Any]) -> None:
+    """Replace each named method of ``cls`` by ``wrapper(original)``, once per class."""
+    if getattr(cls, _PATCHED, False):
+        return
+    for name, wrap in wrappers.items():
+        setattr(cls, name, wrap(getattr(cls, name)))
+    setattr(cls, _PATCHED, True)
+
+
+def refuse_with(error: Exception) -> Callable[[Any], Any]:
+    """A wrapper for :func:`patch_once` making a method raise ``error`` (an install guard)."""
+
+    def wrap(original: Any) -> Any:
+        @functools.wraps(original)
+        def refuse(self: Any, *args: Any, **kwargs: Any) -> None:
+            raise UnsupportedAirflowError(str(error)) from error
+
+        return refuse
+
+    return wrap

@@ -29,7 +29,7 @@ from typing import Any
 import structlog
 
 from airflow_bundles_ext.compat import processor as compat
-from airflow_bundles_ext.compat.airflow import check_running_airflow, require, require_params
+from airflow_bundles_ext.compat.airflow import check_running_airflow, require, require_fields, require_params
 from airflow_bundles_ext.core.bundle_config import BundleSpec
 from airflow_bundles_ext.errors import (
     BundleConfigError,
@@ -37,8 +37,8 @@ from airflow_bundles_ext.errors import (
     CheckUnavailable,
     PolicyError,
     UnsafePathError,
-    UnsupportedAirflowError,
 )
+from airflow_bundles_ext.integration import patch_once, refuse_with
 from airflow_bundles_ext.policy_source import PolicySource
 from airflow_bundles_ext.watcher.options import WatcherOptions, configured_directory
 from airflow_bundles_ext.watcher.state import LastGoodStore, state_dir_for
@@ -58,39 +58,29 @@ def check_internals(module: Any) -> None:
     manager = module.DagBundlesManager
     require(manager, ("parse_config", "sync_bundles_to_db", "get_bundle"), where=f"{where}.DagBundlesManager")
     require_params(manager.sync_bundles_to_db, compat.sync_params(), where=f"{where}.sync_bundles_to_db")
-    fields = set(getattr(module._InternalBundleConfig, "model_fields", {}))
-    if not {"bundle_class", "kwargs", "team_name"} <= fields:
-        raise UnsupportedAirflowError(
-            f"bundle-config watcher cannot start: {where}._InternalBundleConfig has fields {sorted(fields)}; "
-            "install an airflow-bundles-ext release that supports this Airflow"
-        )
+    require_fields(
+        getattr(module._InternalBundleConfig, "model_fields", {}),
+        ("bundle_class", "kwargs", "team_name"),
+        where=f"{where}._InternalBundleConfig",
+    )
 
 
 def install(module: Any) -> None:
     """Patch ``module.DagBundlesManager`` once. Raises before patching if internals are missing."""
     check_running_airflow()
     check_internals(module)
-    manager = module.DagBundlesManager
-    if getattr(manager, "_bundles_ext_patched", False):
-        return
-    manager.parse_config = _patched_parse_config(manager.parse_config, module._InternalBundleConfig)
-    manager.sync_bundles_to_db = _patched_sync(manager.sync_bundles_to_db)
-    manager._bundles_ext_patched = True
+    patch_once(
+        module.DagBundlesManager,
+        parse_config=lambda original: _patched_parse_config(original, module._InternalBundleConfig),
+        sync_bundles_to_db=_patched_sync,
+    )
 
 
 def install_guard(module: Any, error: Exception) -> None:
     """The watcher is on but cannot work here: make resolving bundles fail loudly, not silently."""
     manager = getattr(module, "DagBundlesManager", None)
-    if manager is None or getattr(manager, "_bundles_ext_patched", False):
-        return
-    original_init = manager.__init__
-
-    @functools.wraps(original_init)
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        raise UnsupportedAirflowError(str(error)) from error
-
-    manager.__init__ = __init__
-    manager._bundles_ext_patched = True
+    if manager is not None:
+        patch_once(manager, __init__=refuse_with(error))
 
 
 def _patched_parse_config(original: Any, internal_config: Any) -> Any:

@@ -26,6 +26,7 @@ from typing import Any
 import structlog
 
 from airflow_bundles_ext.compat.airflow import check_running_airflow, require, require_params
+from airflow_bundles_ext.integration import patch_once
 from airflow_bundles_ext.integration.reclaim import reclaim_unconfigured_storage, reclaims_in_processor
 
 log = structlog.get_logger(__name__)
@@ -45,11 +46,7 @@ def check_internals(module: Any) -> None:
 def install(module: Any) -> None:
     check_running_airflow()
     check_internals(module)
-    manager = module.BundleUsageTrackingManager
-    if getattr(manager, "_bundles_ext_patched", False):
-        return
-    manager.remove_stale_bundle_versions = _wrap(manager.remove_stale_bundle_versions)
-    manager._bundles_ext_patched = True
+    patch_once(module.BundleUsageTrackingManager, remove_stale_bundle_versions=_wrap)
 
 
 def install_guard(module: Any, error: Exception) -> None:

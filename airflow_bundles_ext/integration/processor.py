@@ -30,8 +30,8 @@ import attrs
 import structlog
 
 from airflow_bundles_ext.compat import processor as compat
-from airflow_bundles_ext.compat.airflow import check_running_airflow, require, require_params
-from airflow_bundles_ext.errors import UnsupportedAirflowError
+from airflow_bundles_ext.compat.airflow import check_running_airflow, require, require_fields, require_params
+from airflow_bundles_ext.integration import patch_once, refuse_with
 from airflow_bundles_ext.integration.bundles import check_in_dag_processor, directory_view
 from airflow_bundles_ext.integration.reload import ProcessorWatcher
 from airflow_bundles_ext.integration.status_hook import StatusHook  # [bundles-ext status]
@@ -56,24 +56,13 @@ def check_internals(module: Any) -> None:
         require_params(
             manager.request_bundle_refresh, ("bundle_names",), where=f"{where}.request_bundle_refresh"
         )
-    fields = {f.name for f in attrs.fields(manager)}
-    missing = [f for f in compat.processor_fields() if f not in fields]
-    if missing:
-        raise UnsupportedAirflowError(
-            f"bundle-config watcher cannot start: {where} lacks fields {', '.join(missing)}; install an "
-            "airflow-bundles-ext release that supports this Airflow"
-        )
+    require_fields((f.name for f in attrs.fields(manager)), compat.processor_fields(), where=where)
 
 
 def install(module: Any) -> None:
     check_running_airflow()
     check_internals(module)
-    manager = module.DagFileProcessorManager
-    if getattr(manager, "_bundles_ext_patched", False):
-        return
-    manager.sync_bundles = _wrap_sync(manager.sync_bundles)
-    manager._refresh_dag_bundles = _wrap_refresh(manager._refresh_dag_bundles)
-    manager._bundles_ext_patched = True
+    patch_once(module.DagFileProcessorManager, sync_bundles=_wrap_sync, _refresh_dag_bundles=_wrap_refresh)
 
 
 def install_guard(module: Any, error: Exception) -> None:
@@ -83,17 +72,9 @@ def install_guard(module: Any, error: Exception) -> None:
     (``sync_bundles_to_db`` is patched never to), so it must not run at all.
     """
     manager = getattr(module, "DagFileProcessorManager", None)
-    if manager is None or getattr(manager, "_bundles_ext_patched", False):
-        return
-    name = "sync_bundles" if hasattr(manager, "sync_bundles") else "__init__"
-    original = getattr(manager, name)
-
-    @functools.wraps(original)
-    def refuse(self: Any, *args: Any, **kwargs: Any) -> None:
-        raise UnsupportedAirflowError(str(error)) from error
-
-    setattr(manager, name, refuse)
-    manager._bundles_ext_patched = True
+    if manager is not None:
+        name = "sync_bundles" if hasattr(manager, "sync_bundles") else "__init__"
+        patch_once(manager, **{name: refuse_with(error)})
 
 
 def watcher_of(manager: Any) -> ProcessorWatcher | None:

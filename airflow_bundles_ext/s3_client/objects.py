@@ -102,11 +102,7 @@ class S3Objects:
             kwargs["IfMatch"] = f'"{if_match}"'
         if if_none_match:
             kwargs["IfNoneMatch"] = "*"
-        try:
-            response = self.client.put_object(**kwargs)
-        except foreign_errors() as exc:
-            raise translate("PutObject", self.bucket, key, exc) from exc
-        return str(response.get("ETag", "")).strip('"')
+        return self._put(key, kwargs)
 
     def put_file(self, key: str, path: Path, *, if_none_match: bool = False) -> str:
         """PUT the file at ``path`` (streamed); ``if_none_match``: only if ``key`` does not exist."""
@@ -114,10 +110,13 @@ class S3Objects:
             kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": fh}
             if if_none_match:
                 kwargs["IfNoneMatch"] = "*"
-            try:
-                response = self.client.put_object(**kwargs)
-            except foreign_errors() as exc:
-                raise translate("PutObject", self.bucket, key, exc) from exc
+            return self._put(key, kwargs)
+
+    def _put(self, key: str, kwargs: dict[str, Any]) -> str:
+        try:
+            response = self.client.put_object(**kwargs)
+        except foreign_errors() as exc:
+            raise translate("PutObject", self.bucket, key, exc) from exc
         return str(response.get("ETag", "")).strip('"')
 
     @contextlib.contextmanager

@@ -1,10 +1,8 @@
 """Tenancy: what a bundle *file* may define. Pure: plain data in, plain data out.
 
-A bundle file is untrusted input from one team. :meth:`TenancyPolicy.admit` is the one place
-where a file's definition is held against what the platform granted; the watcher, ``airflow
-bundles-ext validate`` and the sidecar all call it (through
-:func:`~airflow_bundles_ext.core.bundle_config.parse_bundle_file`). Bundles in the static
-``dag_bundle_config_list`` are the platform's own and never pass through here.
+A bundle file is untrusted input from one team. :meth:`TenancyPolicy.admit`, called by the watcher,
+``validate`` and the sidecar through :func:`~airflow_bundles_ext.core.bundle_config.parse_bundle_file`,
+is the one place a file is held against what the platform granted (static bundles never are).
 
 Admission, as a list of steps (each raises :class:`BundleConfigError` naming file and key)::
 

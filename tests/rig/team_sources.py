@@ -41,17 +41,22 @@ class TeamSource(Protocol):
     def bundle_kwargs(self) -> dict[str, Any]: ...
 
 
+def _ensure_bucket(moto: MotoServer, bucket: str, *, versioned: bool) -> None:
+    client = moto.boto3_client()
+    if bucket not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
+        client.create_bucket(Bucket=bucket)
+        if versioned:
+            client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+
 class S3Source:
     classpath = S3_CLASSPATH
 
     def __init__(self, moto: MotoServer, bucket: str, bundle: str, *, refresh_interval: int = 2) -> None:
         self.moto, self.bucket, self.bundle = moto, bucket, bundle
         self.refresh_interval = refresh_interval
-        client = moto.boto3_client()
-        if bucket not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
-            client.create_bucket(Bucket=bucket)
-            # Old versions stay rebuildable on a fresh worker only in a versioned bucket.
-            client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        # Old versions stay rebuildable on a fresh worker only in a versioned bucket.
+        _ensure_bucket(moto, bucket, versioned=True)
 
     def publish(self, code: str) -> None:
         client = self.moto.boto3_client()
@@ -72,9 +77,7 @@ class ReleaseSource:
     def __init__(self, moto: MotoServer, bucket: str, bundle: str, *, refresh_interval: int = 2) -> None:
         self.moto, self.bucket, self.bundle = moto, bucket, bundle
         self.refresh_interval = refresh_interval
-        client = moto.boto3_client()
-        if bucket not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
-            client.create_bucket(Bucket=bucket)
+        _ensure_bucket(moto, bucket, versioned=False)  # releases are content-addressed
 
     def publish(self, code: str) -> None:
         """``airflow-bundle-release publish`` of a tree holding the probe DAG at ``code``."""

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_s3 import BUCKET, OBJECT_BYTES, _environment, _upload
-from benchmarks.harness import Case, Options, Result, timed
+from benchmarks.harness import Case, Options, Result, fresh_storage_root, timed
 
 LATENCY_S = 0.005
 PREFIX = "small/"
@@ -57,14 +57,9 @@ class _Bench:
         self.roots = 0
 
     def fresh_root(self) -> Path:
-        import airflow.dag_processing.bundles.base as base
-
+        """A new storage root for the next bundle (cold start)."""
         self.roots += 1
-        root = self.work / f"storage-{self.roots}"
-        root.mkdir()
-        os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH"] = str(root)
-        base.STALE_BUNDLE_TRACKING_FOLDER = root / "_tracking"
-        return root
+        return fresh_storage_root(self.work, self.roots)
 
     def measured(self, fn: Any, setup: Any = None, repeat: int | None = None) -> Result:
         walls, counts = [], None

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Case, Options, Result, timed, tree_stats
+from benchmarks.harness import Case, Options, Result, fresh_storage_root, timed, tree_stats
 
 BUCKET = "bench-bucket"
 OBJECT_BYTES = 4096
@@ -95,14 +95,8 @@ class _Bench:
 
     def fresh_root(self) -> Path:
         """A new storage root for the next bundle (cold start)."""
-        import airflow.dag_processing.bundles.base as base
-
         self.roots += 1
-        root = self.work / f"storage-{self.roots}"
-        root.mkdir()
-        os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH"] = str(root)
-        base.STALE_BUNDLE_TRACKING_FOLDER = root / "_tracking"
-        return root
+        return fresh_storage_root(self.work, self.roots)
 
     def measure_pair(self, ours: _Impl, upstream: _Impl, repeat: int) -> tuple[Result, Result]:
         """Time ours and upstream alternately, ``repeat`` times each.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -153,3 +154,14 @@ def tree_stats(root: Path) -> tuple[int, int]:
         seen.add(key)
         total += st.st_blocks * 512
     return files, total
+
+
+def fresh_storage_root(work: Path, n: int) -> Path:
+    """Storage root number ``n`` under ``work``, made current for bundles built after this call."""
+    import airflow.dag_processing.bundles.base as base
+
+    root = work / f"storage-{n}"
+    root.mkdir()
+    os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH"] = str(root)
+    base.STALE_BUNDLE_TRACKING_FOLDER = root / "_tracking"
+    return root

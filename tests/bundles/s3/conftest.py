@@ -100,3 +100,19 @@ def start_bundle(*args: str) -> subprocess.Popen[str]:
         stderr=subprocess.DEVNULL,
         text=True,
     )
+
+
+@pytest.fixture
+def fresh_root(tmp_path, monkeypatch):
+    """Switch to an empty storage root, as on a fresh worker pod."""
+
+    def switch(name: str = "worker"):
+        import airflow.dag_processing.bundles.base as base
+
+        root = tmp_path / name
+        root.mkdir()
+        monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH", str(root))
+        monkeypatch.setattr(base, "STALE_BUNDLE_TRACKING_FOLDER", root / "_tracking")
+        return root
+
+    return switch

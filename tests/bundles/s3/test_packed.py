@@ -16,20 +16,6 @@ from tests.rig.airflow_env import wait_for
 FILES = {f"pkg/{i:03}.py": f"x = {i}\n" * 20 for i in range(40)}
 
 
-@pytest.fixture
-def fresh_root(tmp_path, monkeypatch):
-    def switch(name: str = "worker"):
-        import airflow.dag_processing.bundles.base as base
-
-        root = tmp_path / name
-        root.mkdir()
-        monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH", str(root))
-        monkeypatch.setattr(base, "STALE_BUNDLE_TRACKING_FOLDER", root / "_tracking")
-        return root
-
-    return switch
-
-
 def built(bucket, make_bundle, files=FILES):
     bucket.put(files)
     processor = make_bundle()

@@ -11,22 +11,6 @@ from tests.bundles.s3.conftest import Bucket, tree
 V1 = {"a.py": "a = 1\n", "pkg/b.py": "b = 1\n", "pkg/c.py": "c = 1\n"}
 
 
-@pytest.fixture
-def fresh_root(tmp_path, monkeypatch):
-    """Switch to an empty storage root, as on a fresh worker pod."""
-
-    def switch(name: str = "worker"):
-        import airflow.dag_processing.bundles.base as base
-
-        root = tmp_path / name
-        root.mkdir()
-        monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH", str(root))
-        monkeypatch.setattr(base, "STALE_BUNDLE_TRACKING_FOLDER", root / "_tracking")
-        return root
-
-    return switch
-
-
 def current_version(bundle) -> str:
     """The version string on either Airflow line (3.3 returns BundleVersion, 3.2 the string)."""
     return version_string(bundle.get_current_version())

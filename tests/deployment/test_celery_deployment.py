@@ -95,16 +95,16 @@ def story(rig: Rig) -> dict[str, Story]:
             wait_record(dep, "hold of run old running", dag_id=dags[b], run_id="old", task_id="hold")
         for b in VERSIONED:
             rig.sources[b].publish("v2")
-        # Parsed: a new DAG version parsed from v2's code (it adds a task) at a new bundle version,
-        # which new runs get. Its code is checked, not only its bundle version: the stock processor
-        # stamps a parse with the bundle version current when the parse *ends*, so a parse of v1's
-        # file still running when the refresh lands is recorded at v2's bundle version (with v2's
-        # code on workers but v1's tasks) until the file is parsed again; see docs/operations.md.
+        # Parsed: a new DAG version with v2's tasks (v2 adds one) at a new bundle version, which new
+        # runs get. Its tasks are checked, not only its bundle version: the stock processor stamps
+        # a parse with the bundle version current when the parse *ends*, so a parse of v1's file
+        # still running when the refresh lands is recorded at v2's bundle version (v2's code on
+        # workers, v1's tasks) until the file is parsed again; see docs/operations.md.
         v2 = {
             b: dep.wait_for(
                 lambda b=b: (
                     (latest := dep.latest_dag_version(dags[b])).bundle_version != v1[b]
-                    and "added_in_v2" in (latest.source_code or "")
+                    and '"added_in_v2"' in latest.serialized
                     and latest.bundle_version == dep.bundle_version(dags[b])
                     and latest.bundle_version
                 ),

@@ -44,6 +44,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from airflow_bundles_ext.watcher.demo import activation_env
@@ -319,14 +320,22 @@ class Deployment:
 
     def latest_dag_version(self, dag_id: str) -> Any:
         """The newest ``dag_version`` row of ``dag_id`` (the structure new runs are created with):
-        ``version_number``, ``bundle_version`` and the ``source_code`` it was parsed from."""
+        ``version_number``, ``bundle_version`` and ``serialized``, its serialized DAG as JSON text
+        (which tasks it has). Not ``dag_code``: Airflow rewrites that from the file on disk when
+        it refreshes a version's bundle version in place, so it can show code the tasks are not."""
         rows = self.airflow_env.query(
-            "select dv.version_number, dv.bundle_version, dc.source_code from dag_version dv"
-            " left join dag_code dc on dc.dag_version_id = dv.id"
+            "select dv.version_number, dv.bundle_version, sd.data from dag_version dv"
+            " left join serialized_dag sd on sd.dag_version_id = dv.id"
             " where dv.dag_id = :d order by dv.version_number desc limit 1",
             d=dag_id,
         )
-        return rows[0] if rows else None
+        if not rows:
+            return None
+        row = rows[0]
+        data = row.data if isinstance(row.data, str) or row.data is None else json.dumps(row.data)
+        return SimpleNamespace(
+            version_number=row.version_number, bundle_version=row.bundle_version, serialized=data or ""
+        )
 
     def dag(self, dag_id: str) -> Any:
         rows = self.airflow_env.query(

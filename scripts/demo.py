@@ -80,6 +80,14 @@ class Demo:
             f"{team}'s task {task_id} (run {run_id}, try {try_number}) to record what ran",
         )[-1]
 
+    def run_each_team(self, run_id: str) -> None:
+        """Trigger run ``run_id`` of every team's versions DAG and wait until each succeeded."""
+        for team in TEAMS:
+            release(self.dep.results, self.versions_dag(team), run_id)
+            self.dep.trigger(self.versions_dag(team), run_id)
+        for team in TEAMS:
+            self.dep.wait_run(self.versions_dag(team), run_id, "success")
+
     def show_ran(self, team: str, rec: Record) -> None:
         version = Path(rec.file).relative_to(self.dep.storage(rec.role or "")).parts[2]
         self.say(
@@ -105,11 +113,8 @@ def act_drop(d: Demo) -> None:
 
 def act_run(d: Demo) -> None:
     d.say("act 2: a run of each team's versions DAG is triggered (run 'first')")
+    d.run_each_team("first")
     for team in TEAMS:
-        release(d.dep.results, d.versions_dag(team), "first")
-        d.dep.trigger(d.versions_dag(team), "first")
-    for team in TEAMS:
-        d.dep.wait_run(d.versions_dag(team), "first", "success")
         d.first_version[team] = str(d.dep.run(d.versions_dag(team), "first").bundle_version)
         for task in ("hold", "after"):
             d.show_ran(team, d.ran(team, "first", task))
@@ -142,11 +147,8 @@ def act_rerun(d: Demo) -> None:
         d.show_ran(team, rec)
         d.say(f"{team}: the rerun ran CODE {rec.code}, the first run's, not v2")
     d.say("a new run (run 'second') gets the current code")
+    d.run_each_team("second")
     for team in TEAMS:
-        release(d.dep.results, d.versions_dag(team), "second")
-        d.dep.trigger(d.versions_dag(team), "second")
-    for team in TEAMS:
-        d.dep.wait_run(d.versions_dag(team), "second", "success")
         d.show_ran(team, d.ran(team, "second", "added_in_v2"))
 
 
